@@ -1,0 +1,403 @@
+//! The engine ties the write path together:
+//!
+//! ```text
+//! append(events) ─▶ WAL group commit (fsync) ─▶ CommitSink: Arrow batches into the buffer ─▶ ack
+//! flush()        ─▶ seal WAL segment (freezes buffer) ─▶ encode Parquet + session index per
+//!                   partition ─▶ put files ─▶ commit manifest ─▶ {install snapshot, drop frozen rows}
+//!                   under one lock ─▶ delete WAL segments the manifest covers
+//! snapshot()     ─▶ catalog files + buffered rows, taken under that same lock
+//! ```
+//!
+//! Exactly-once across crashes: a manifest records the newest WAL segment whose events it covers;
+//! replay skips those segments. Files written but not committed are invisible (not in the catalog).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use thiserror::Error;
+
+use crate::buffer::{Buffer, PartitionRows};
+use crate::catalog::{Catalog, CatalogChange, CatalogError, CatalogSnapshot};
+use crate::event::{self, Event};
+use crate::ids::{PartitionKey, ProjectId, SegmentId};
+use crate::partition_file::{self, EncodeOptions, PartitionFileError};
+use crate::wal::replay::{self, remove_segments_through};
+use crate::wal::writer::{AppendAck, CommitSink, WalWriter, WalWriterConfig};
+use crate::wal::WalError;
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("write-ahead log: {0}")]
+    Wal(#[from] WalError),
+    #[error("catalog: {0}")]
+    Catalog(#[from] CatalogError),
+    #[error("encoding partition: {0}")]
+    Encode(#[from] PartitionFileError),
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("buffer is full ({buffered} bytes buffered, limit {limit}); retry shortly")]
+    BufferFull { buffered: usize, limit: usize },
+    #[error("creating {path}: {source}")]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("background task failed: {0}")]
+    Join(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub wal_dir: PathBuf,
+    /// Flush once this many bytes are buffered.
+    pub flush_bytes: usize,
+    /// Flush once the oldest unflushed row is this old.
+    pub flush_age: Duration,
+    /// Appends are refused (back-pressure) while more than this is buffered.
+    pub memory_limit: usize,
+    pub encode: EncodeOptions,
+    pub wal_queue: usize,
+    pub wal_segment_bytes: u64,
+}
+
+impl EngineConfig {
+    pub fn new(wal_dir: PathBuf) -> Self {
+        Self {
+            wal_dir,
+            flush_bytes: 128 << 20,
+            flush_age: Duration::from_secs(60),
+            memory_limit: 1 << 30,
+            encode: EncodeOptions::default(),
+            wal_queue: 4096,
+            wal_segment_bytes: 256 << 20,
+        }
+    }
+}
+
+struct State {
+    catalog: Arc<CatalogSnapshot>,
+    buffer: Buffer,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    buffered_bytes: AtomicUsize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave State half-updated in a way that matters more
+        // than losing the server, so keep serving.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish_bytes(&self, state: &State) {
+        let bytes = state.buffer.bytes();
+        self.buffered_bytes.store(bytes, Ordering::Relaxed);
+        metrics::gauge!("footfall_buffered_bytes").set(bytes as f64);
+    }
+
+    fn insert(&self, first_event_id: u64, events: Vec<Event>) {
+        let mut by_partition: HashMap<PartitionKey, Vec<(u64, Event)>> = HashMap::new();
+        for (i, e) in events.into_iter().enumerate() {
+            by_partition.entry(e.partition()).or_default().push((first_event_id + i as u64, e));
+        }
+        let batches: Vec<_> = by_partition
+            .into_iter()
+            .filter_map(|(key, rows)| match event::to_record_batch(rows.iter().map(|(id, e)| (*id, e))) {
+                Ok(batch) => Some((key, batch)),
+                Err(e) => {
+                    // Unreachable for events built by this crate; logged rather than panicking the WAL thread.
+                    tracing::error!(error = %e, "converting committed events to Arrow");
+                    None
+                }
+            })
+            .collect();
+        let n = batches.iter().map(|(_, b)| b.num_rows() as u64).sum::<u64>();
+        let mut state = self.lock();
+        for (key, batch) in batches {
+            state.buffer.insert(key, batch);
+        }
+        state.buffer.note_event_ids_through(first_event_id + n);
+        self.publish_bytes(&state);
+    }
+}
+
+impl CommitSink for Shared {
+    fn committed(&self, first_event_id: u64, events: Vec<Event>) {
+        self.insert(first_event_id, events);
+    }
+
+    fn sealed(&self, sealed: SegmentId) {
+        self.lock().buffer.freeze(sealed);
+    }
+}
+
+/// A consistent view for one query: committed files plus buffered rows, never overlapping.
+pub struct Snapshot {
+    pub catalog: Arc<CatalogSnapshot>,
+    pub buffered: Vec<PartitionRows>,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct FlushReport {
+    pub files_written: usize,
+    pub rows_written: u64,
+    pub bytes_written: u64,
+    pub wal_segments_removed: usize,
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    store: Arc<dyn ObjectStore>,
+    catalog: Catalog,
+    shared: Arc<Shared>,
+    wal: WalWriter,
+    flush_lock: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    /// Opens the engine: loads the catalog, replays the WAL beyond what it covers, starts the writer.
+    pub async fn open(config: EngineConfig, store: Arc<dyn ObjectStore>) -> Result<Self, EngineError> {
+        std::fs::create_dir_all(&config.wal_dir)
+            .map_err(|source| EngineError::CreateDir { path: config.wal_dir.clone(), source })?;
+        let (catalog, snapshot) = Catalog::load(store.clone()).await?;
+        if let Some(persisted) = snapshot.wal_persisted_through {
+            remove_segments_through(&config.wal_dir, persisted)?;
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State { catalog: Arc::new(snapshot), buffer: Buffer::default() }),
+            buffered_bytes: AtomicUsize::new(0),
+        });
+        let (persisted, catalog_next_id) = {
+            let state = shared.lock();
+            (state.catalog.wal_persisted_through, state.catalog.next_event_id)
+        };
+        let started = Instant::now();
+        let wal_dir = config.wal_dir.clone();
+        let replay_shared = shared.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            replay::replay::<std::convert::Infallible>(&wal_dir, persisted, |_, record| {
+                replay_shared.insert(record.first_event_id, record.events);
+                Ok(())
+            })
+        })
+        .await
+        .map_err(|e| EngineError::Join(e.to_string()))??
+        .unwrap_or_else(|never| match never {});
+        let next_event_id = outcome.next_event_id.unwrap_or(0).max(catalog_next_id);
+        shared.lock().buffer.note_event_ids_through(next_event_id);
+        tracing::info!(
+            records = outcome.records,
+            events = outcome.events,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "WAL replayed"
+        );
+        let first_segment = outcome.last_segment.map_or(SegmentId(1), SegmentId::next);
+        let wal_config = WalWriterConfig {
+            dir: config.wal_dir.clone(),
+            segment_max_bytes: config.wal_segment_bytes,
+            queue_capacity: config.wal_queue,
+            max_group_events: 256 * 1024,
+        };
+        let wal = WalWriter::start(wal_config, first_segment, next_event_id, shared.clone())?;
+        Ok(Self { config, store, catalog, shared, wal, flush_lock: tokio::sync::Mutex::new(()) })
+    }
+
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Makes `events` durable. Resolves only after they are fsynced in the WAL and visible to queries.
+    pub async fn append(&self, events: Vec<Event>) -> Result<AppendAck, EngineError> {
+        let buffered = self.shared.buffered_bytes.load(Ordering::Relaxed);
+        if buffered >= self.config.memory_limit {
+            return Err(EngineError::BufferFull { buffered, limit: self.config.memory_limit });
+        }
+        Ok(self.wal.append(events).await?)
+    }
+
+    /// A consistent view of the projects `visible` admits.
+    pub fn snapshot(&self, visible: impl Fn(&ProjectId) -> bool) -> Snapshot {
+        let state = self.shared.lock();
+        Snapshot { catalog: state.catalog.clone(), buffered: state.buffer.rows(visible) }
+    }
+
+    pub fn buffered_bytes(&self) -> usize {
+        self.shared.buffered_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether a flush is due by size, age, memory pressure or an earlier failed flush.
+    pub fn flush_due(&self) -> bool {
+        let state = self.shared.lock();
+        state.buffer.has_frozen()
+            || state.buffer.active_bytes() >= self.config.flush_bytes
+            || state.buffer.bytes() >= self.config.memory_limit / 2
+            || state.buffer.active_age().is_some_and(|age| age >= self.config.flush_age)
+    }
+
+    /// Writes everything buffered so far to storage and commits it.
+    pub async fn flush(&self) -> Result<FlushReport, EngineError> {
+        let _flushing = self.flush_lock.lock().await;
+        let started = Instant::now();
+        let sealed = self.wal.seal().await?;
+        let (frozen, base) = {
+            let state = self.shared.lock();
+            (state.buffer.frozen(), state.catalog.clone())
+        };
+        let Some((sealed_through, next_event_id, partitions)) = frozen else {
+            // Nothing was buffered: the sealed segments hold only events committed earlier.
+            let removed = remove_segments_through(&self.config.wal_dir, sealed)?;
+            return Ok(FlushReport { wal_segments_removed: removed, ..Default::default() });
+        };
+
+        let opts = self.config.encode;
+        let written: Vec<_> = futures::stream::iter(partitions)
+            .map(|(key, batches)| {
+                let store = self.store.clone();
+                async move {
+                    let encoded = tokio::task::spawn_blocking(move || partition_file::encode(&key, &batches, opts))
+                        .await
+                        .map_err(|e| EngineError::Join(e.to_string()))??;
+                    let path = encoded.meta.path();
+                    store.put(&path.parquet(), PutPayload::from(encoded.parquet)).await?;
+                    let index_bytes =
+                        encoded.index.encode().map_err(|e| EngineError::Join(format!("encoding session index: {e}")))?;
+                    store.put(&path.session_index(), PutPayload::from(index_bytes)).await?;
+                    Ok::<_, EngineError>((encoded.meta, encoded.index))
+                }
+            })
+            .buffer_unordered(2)
+            .try_collect()
+            .await?;
+
+        let report = FlushReport {
+            files_written: written.len(),
+            rows_written: written.iter().map(|(m, _)| m.rows).sum(),
+            bytes_written: written.iter().map(|(m, _)| m.size_bytes).sum(),
+            wal_segments_removed: 0,
+        };
+        let change = CatalogChange {
+            added: written,
+            removed: Vec::new(),
+            wal_persisted_through: Some(sealed_through),
+            next_event_id,
+        };
+        let next = self.catalog.commit(&base, change).await?;
+        {
+            let mut state = self.shared.lock();
+            state.catalog = next;
+            state.buffer.drop_frozen_through(sealed_through);
+            self.shared.publish_bytes(&state);
+        }
+        let removed = remove_segments_through(&self.config.wal_dir, sealed_through)?;
+        metrics::counter!("footfall_flushes_total").increment(1);
+        metrics::counter!("footfall_files_written_total").increment(report.files_written as u64);
+        metrics::counter!("footfall_rows_flushed_total").increment(report.rows_written);
+        metrics::histogram!("footfall_flush_seconds").record(started.elapsed().as_secs_f64());
+        tracing::info!(
+            files = report.files_written,
+            rows = report.rows_written,
+            bytes = report.bytes_written,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "flushed"
+        );
+        Ok(FlushReport { wal_segments_removed: removed, ..report })
+    }
+
+    /// Flushes when due, forever; a failed flush is retried with back-off, its rows kept buffered.
+    pub async fn run_flusher(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => return,
+            }
+            if !self.flush_due() {
+                backoff = Duration::from_millis(250);
+                continue;
+            }
+            match self.flush().await {
+                Ok(_) => backoff = Duration::from_millis(250),
+                Err(e) => {
+                    metrics::counter!("footfall_flush_failures_total").increment(1);
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "flush failed");
+                }
+            }
+        }
+    }
+
+    /// Flushes everything and stops the WAL writer.
+    pub async fn shutdown(&self) -> Result<FlushReport, EngineError> {
+        let report = self.flush().await?;
+        self.wal.shutdown();
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::sample;
+    use arrow::array::RecordBatch;
+    use object_store::local::LocalFileSystem;
+
+    fn rows(s: &Snapshot) -> (u64, usize) {
+        let files = s.catalog.files.iter().map(|f| f.meta.rows).sum();
+        let buffered = s.buffered.iter().flat_map(|(_, b)| b).map(RecordBatch::num_rows).sum();
+        (files, buffered)
+    }
+
+    async fn open(dir: &std::path::Path) -> Engine {
+        std::fs::create_dir_all(dir.join("storage")).unwrap();
+        let store = Arc::new(LocalFileSystem::new_with_prefix(dir.join("storage")).unwrap());
+        Engine::open(EngineConfig::new(dir.join("wal")), store).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_move_from_wal_to_files_exactly_once_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 1_764_000_000_000;
+        {
+            let engine = open(dir.path()).await;
+            let ack = engine.append(vec![sample("a", day, "s1"), sample("b", day, "s2")]).await.unwrap();
+            assert_eq!(ack.count, 2);
+            assert_eq!(rows(&engine.snapshot(|_| true)), (0, 2));
+            assert_eq!(rows(&engine.snapshot(|p| p.as_str() == "a")), (0, 1));
+            let report = engine.flush().await.unwrap();
+            assert_eq!(report.files_written, 2);
+            assert_eq!(rows(&engine.snapshot(|_| true)), (2, 0));
+            engine.append(vec![sample("a", day + 1, "s1")]).await.unwrap();
+            // Dropped without shutdown: the last event lives only in the WAL.
+        }
+        let engine = open(dir.path()).await;
+        assert_eq!(rows(&engine.snapshot(|_| true)), (2, 1));
+        engine.flush().await.unwrap();
+        let engine = {
+            drop(engine);
+            open(dir.path()).await
+        };
+        assert_eq!(rows(&engine.snapshot(|_| true)), (3, 0));
+        let ids: Vec<u64> = engine.snapshot(|_| true).catalog.files.iter().map(|f| f.meta.rows).collect();
+        assert_eq!(ids.iter().sum::<u64>(), 3);
+        assert!(replay::list_segments(&dir.path().join("wal")).unwrap().len() <= 1);
+    }
+
+    #[tokio::test]
+    async fn buffer_limit_is_back_pressure() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let mut config = EngineConfig::new(dir.path().join("wal"));
+        config.memory_limit = 1;
+        let engine = Engine::open(config, store).await.unwrap();
+        engine.append(vec![sample("a", 0, "s")]).await.unwrap();
+        assert!(matches!(engine.append(vec![sample("a", 0, "s")]).await, Err(EngineError::BufferFull { .. })));
+    }
+}

@@ -1,0 +1,249 @@
+//! The stored event: what the WAL persists and what becomes one row of a Parquet partition.
+//!
+//! It holds only what is safe to keep: the server has already replaced IP and user-agent with a keyed
+//! visitor hash before an `Event` exists, so neither can reach the WAL or storage.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Decimal128Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+    UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Day, PartitionKey, ProjectId};
+
+/// Scale of `revenue_amount`: money is exact to 1/10000 of a unit.
+pub const REVENUE_SCALE: i8 = 4;
+pub const REVENUE_PRECISION: u8 = 18;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventType {
+    Pageview,
+    Custom,
+}
+
+impl EventType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pageview => "pageview",
+            Self::Custom => "event",
+        }
+    }
+}
+
+/// One event, enriched and scrubbed, ready to store. `event_id` is assigned by the WAL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub project: ProjectId,
+    pub timestamp_ms: i64,
+    pub event_type: EventType,
+    pub name: String,
+    pub session_id: Option<String>,
+    pub visitor_id: Option<String>,
+    pub hostname: Option<String>,
+    pub path: Option<String>,
+    pub query_string: Option<String>,
+    pub page_title: Option<String>,
+    pub referrer: Option<String>,
+    pub referrer_domain: Option<String>,
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub utm_term: Option<String>,
+    pub utm_content: Option<String>,
+    /// Custom properties as a JSON object text.
+    pub props: Option<String>,
+    /// Revenue in units of 10^-REVENUE_SCALE.
+    pub revenue_amount: Option<i128>,
+    pub revenue_currency: Option<String>,
+    pub interactive: bool,
+}
+
+impl Event {
+    pub fn partition(&self) -> PartitionKey {
+        PartitionKey { project: self.project.clone(), day: Day::of_millis(self.timestamp_ms) }
+    }
+
+    /// A rough in-memory size, for buffer accounting before Arrow conversion.
+    pub fn approx_size(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        std::mem::size_of::<Self>()
+            + self.name.len()
+            + [
+                &self.session_id,
+                &self.visitor_id,
+                &self.hostname,
+                &self.path,
+                &self.query_string,
+                &self.page_title,
+                &self.referrer,
+                &self.referrer_domain,
+                &self.utm_source,
+                &self.utm_medium,
+                &self.utm_campaign,
+                &self.utm_term,
+                &self.utm_content,
+                &self.props,
+                &self.revenue_currency,
+            ]
+            .into_iter()
+            .map(opt)
+            .sum::<usize>()
+    }
+}
+
+/// Column names, shared with the SQL layer.
+pub mod columns {
+    pub const EVENT_ID: &str = "event_id";
+    pub const PROJECT_ID: &str = "project_id";
+    pub const ADDED_ISO: &str = "added_iso";
+    pub const EVENT_TYPE: &str = "event_type";
+    pub const NAME: &str = "name";
+    pub const SESSION_ID: &str = "session_id";
+    pub const VISITOR_ID: &str = "visitor_id";
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        Field::new(columns::EVENT_ID, DataType::UInt64, false),
+        Field::new(columns::PROJECT_ID, DataType::Utf8, false),
+        Field::new(columns::ADDED_ISO, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(columns::EVENT_TYPE, DataType::Utf8, false),
+        Field::new(columns::NAME, DataType::Utf8, false),
+        text(columns::SESSION_ID),
+        text(columns::VISITOR_ID),
+        text("hostname"),
+        text("path"),
+        text("query_string"),
+        text("page_title"),
+        text("referrer"),
+        text("referrer_domain"),
+        text("utm_source"),
+        text("utm_medium"),
+        text("utm_campaign"),
+        text("utm_term"),
+        text("utm_content"),
+        text("props"),
+        Field::new("revenue_amount", DataType::Decimal128(REVENUE_PRECISION, REVENUE_SCALE), true),
+        text("revenue_currency"),
+        Field::new("interactive", DataType::Boolean, false),
+    ]))
+});
+
+/// The Arrow schema of stored events: the `events` table.
+pub fn schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// Converts events (with their WAL-assigned ids) into one record batch of [`schema`].
+pub fn to_record_batch<'a>(events: impl ExactSizeIterator<Item = (u64, &'a Event)>) -> Result<RecordBatch, ArrowError> {
+    let n = events.len();
+    let mut event_id = UInt64Builder::with_capacity(n);
+    let mut project = StringBuilder::with_capacity(n, n * 8);
+    let mut added = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut event_type = StringBuilder::with_capacity(n, n * 8);
+    let mut name = StringBuilder::with_capacity(n, n * 8);
+    let mut texts: Vec<StringBuilder> = (0..15).map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
+    let mut revenue = Decimal128Builder::with_capacity(n)
+        .with_precision_and_scale(REVENUE_PRECISION, REVENUE_SCALE)?;
+    let mut interactive = BooleanBuilder::with_capacity(n);
+
+    for (id, e) in events {
+        event_id.append_value(id);
+        project.append_value(e.project.as_str());
+        added.append_value(e.timestamp_ms);
+        event_type.append_value(e.event_type.as_str());
+        name.append_value(&e.name);
+        let values = [
+            &e.session_id,
+            &e.visitor_id,
+            &e.hostname,
+            &e.path,
+            &e.query_string,
+            &e.page_title,
+            &e.referrer,
+            &e.referrer_domain,
+            &e.utm_source,
+            &e.utm_medium,
+            &e.utm_campaign,
+            &e.utm_term,
+            &e.utm_content,
+            &e.props,
+        ];
+        for (builder, value) in texts.iter_mut().zip(values) {
+            builder.append_option(value.as_deref());
+        }
+        revenue.append_option(e.revenue_amount);
+        texts[14].append_option(e.revenue_currency.as_deref());
+        interactive.append_value(e.interactive);
+    }
+
+    let mut texts = texts.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef);
+    let mut next_text = || texts.next().ok_or_else(|| ArrowError::SchemaError("column count".into()));
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(event_id.finish()),
+        Arc::new(project.finish()),
+        Arc::new(added.finish()),
+        Arc::new(event_type.finish()),
+        Arc::new(name.finish()),
+    ];
+    for _ in 0..14 {
+        columns.push(next_text()?);
+    }
+    columns.push(Arc::new(revenue.finish()));
+    columns.push(next_text()?);
+    columns.push(Arc::new(interactive.finish()));
+    RecordBatch::try_new(schema(), columns)
+}
+
+#[cfg(test)]
+pub(crate) fn sample(project: &str, ts: i64, session: &str) -> Event {
+    Event {
+        project: ProjectId::new(project).unwrap(),
+        timestamp_ms: ts,
+        event_type: EventType::Pageview,
+        name: "pageview".into(),
+        session_id: Some(session.into()),
+        visitor_id: Some("v1".into()),
+        hostname: Some("example.com".into()),
+        path: Some("/".into()),
+        query_string: None,
+        page_title: None,
+        referrer: None,
+        referrer_domain: None,
+        utm_source: None,
+        utm_medium: None,
+        utm_campaign: None,
+        utm_term: None,
+        utm_content: None,
+        props: Some("{\"a\":1}".into()),
+        revenue_amount: Some(12_5000),
+        revenue_currency: Some("EUR".into()),
+        interactive: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+
+    #[test]
+    fn batch_matches_schema_and_values() {
+        let a = sample("p", 1_700_000_000_000, "s1");
+        let mut b = sample("p", 1_700_000_000_001, "s2");
+        b.props = None;
+        let batch = to_record_batch([(1, &a), (2, &b)].into_iter()).unwrap();
+        assert_eq!(batch.schema(), schema());
+        assert_eq!(batch.num_rows(), 2);
+        let props = batch.column_by_name("props").unwrap().as_string::<i32>();
+        assert_eq!(props.value(0), "{\"a\":1}");
+        assert!(props.is_null(1));
+        let currency = batch.column_by_name("revenue_currency").unwrap().as_string::<i32>();
+        assert_eq!(currency.value(1), "EUR");
+    }
+}
