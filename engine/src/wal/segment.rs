@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::{self, EnvelopeError, HEADER_LEN};
+use crate::envelope::{self, HEADER_LEN};
 use crate::event::Event;
 use crate::ids::SegmentId;
 use crate::wal::WalError;
@@ -124,12 +124,10 @@ impl SegmentReader {
         if got < len {
             return self.bad_tail(format!("record body cut short: {got} of {len} bytes"));
         }
+        // Whether a bad record is a torn tail or corruption depends on where it lies (see replay).
         let decoded = match envelope::decode(RECORD_MAGIC, FORMAT_VERSION, &frame) {
             Ok(d) => d,
-            Err(e @ (EnvelopeError::BadMagic { .. } | EnvelopeError::ChecksumMismatch { .. })) => {
-                return self.bad_tail(e.to_string())
-            }
-            Err(e) => return Err(WalError::Corrupt { segment: self.segment, offset: self.offset, reason: e.to_string() }),
+            Err(e) => return self.bad_tail(e.to_string()),
         };
         let record: WalRecord = match postcard::from_bytes(decoded.body) {
             Ok(r) => r,
