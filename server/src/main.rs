@@ -1,1 +1,211 @@
-fn main() {}
+//! The `footfall` binary: `footfall serve` starts ingest, storage and SQL in one process.
+
+mod config;
+mod enrich;
+mod http;
+mod ingest;
+mod metadata;
+mod privacy;
+mod sessions;
+
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use clap::{Parser, Subcommand};
+use footfall_engine::storage::StorageLocation;
+use footfall_engine::{Engine, EngineConfig, ProjectId};
+use footfall_sql::{QueryConfig, QueryScope, QueryService};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tokio::sync::watch;
+
+use crate::config::{Config, ServeArgs};
+use crate::http::AppState;
+use crate::metadata::{hash_token, Metadata};
+use crate::privacy::VisitorHasher;
+use crate::sessions::SessionTracker;
+
+#[derive(Parser)]
+#[command(name = "footfall", version, about = "Privacy-first web analytics on your own storage")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the ingest and query server.
+    Serve(ServeArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::resolve(&args)?;
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config))
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if std::env::var("FOOTFALL_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The admin token: `FOOTFALL_ADMIN_TOKEN`, else the one saved in the data directory, else a new one
+/// saved there (mode 0600) and logged once.
+fn admin_token(data_dir: &Path) -> Result<String> {
+    if let Ok(token) = std::env::var("FOOTFALL_ADMIN_TOKEN") {
+        if !token.trim().is_empty() {
+            return Ok(token.trim().to_string());
+        }
+    }
+    let path = data_dir.join("admin-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_string());
+    }
+    let token = format!("ff_admin_{}", hex::encode(rand::random::<[u8; 24]>()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, token.as_bytes())?;
+    file.sync_all()?;
+    tracing::info!(token = %token, path = %path.display(), "generated the admin token (shown once; also saved in the file)");
+    Ok(token)
+}
+
+async fn serve(config: Config) -> Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let metrics = PrometheusBuilder::new().install_recorder().context("installing the metrics recorder")?;
+    let admin_token_hash = hash_token(&admin_token(&config.data_dir)?);
+    let metadata = Arc::new(Metadata::open(&config.data_dir.join("metadata.redb")).context("opening metadata")?);
+
+    let location = StorageLocation::parse(&config.storage)?;
+    let store = location.open()?;
+    let mut engine_config = EngineConfig::new(config.data_dir.join("wal"));
+    engine_config.flush_bytes = config.flush_bytes;
+    engine_config.flush_age = config.flush_age;
+    engine_config.memory_limit = config.memory_limit;
+    let engine = Arc::new(Engine::open(engine_config, store).await.context("opening the storage engine")?);
+    let queries = QueryService::new(
+        engine.clone(),
+        QueryConfig {
+            timeout: config.query_timeout,
+            memory_limit: config.query_memory_limit,
+            max_rows: config.query_max_rows,
+            ..Default::default()
+        },
+    )?;
+
+    let hasher = VisitorHasher::new(metadata.clone());
+    hasher.rotate()?;
+    let sessions = SessionTracker::default();
+    restore_sessions(&queries, &sessions).await;
+
+    let state = Arc::new(AppState {
+        config: config.clone(),
+        engine: engine.clone(),
+        queries,
+        metadata,
+        hasher,
+        sessions,
+        admin_token_hash,
+        metrics,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let flusher = tokio::spawn(engine.clone().run_flusher(stop_rx.clone()));
+    let housekeeping = tokio::spawn(housekeeping(state.clone(), stop_rx));
+
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, storage = %location, data_dir = %config.data_dir.display(), "listening");
+    axum::serve(listener, http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+
+    tracing::info!("shutting down: flushing buffered events");
+    let _ = stop_tx.send(true);
+    let _ = flusher.await;
+    let _ = housekeeping.await;
+    let report = engine.shutdown().await.context("final flush")?;
+    tracing::info!(files = report.files_written, rows = report.rows_written, "stopped cleanly");
+    Ok(())
+}
+
+/// Reloads the sessions still open (active in the last 30 minutes) from stored events.
+async fn restore_sessions(queries: &QueryService, sessions: &SessionTracker) {
+    let sql = "SELECT project_id, visitor_id, session_id, CAST(max(added_iso) AS BIGINT) AS last_ms \
+               FROM events WHERE added_iso >= now() - INTERVAL '30 minutes' \
+               AND visitor_id IS NOT NULL AND session_id IS NOT NULL GROUP BY 1, 2, 3";
+    match queries.run(sql, &QueryScope::AllProjects).await {
+        Ok(output) => {
+            let restore = |batch: &RecordBatch| -> Option<()> {
+                let projects = batch.column(0).as_string_opt::<i32>()?;
+                let visitors = batch.column(1).as_string_opt::<i32>()?;
+                let ids = batch.column(2).as_string_opt::<i32>()?;
+                let last = batch.column(3).as_primitive_opt::<Int64Type>()?;
+                for i in 0..batch.num_rows() {
+                    if let Ok(project) = ProjectId::new(projects.value(i)) {
+                        sessions.restore(project, visitors.value(i).into(), ids.value(i).into(), last.value(i));
+                    }
+                }
+                Some(())
+            };
+            for batch in &output.batches {
+                if restore(batch).is_none() {
+                    tracing::warn!("unexpected column types restoring sessions");
+                }
+            }
+            tracing::info!(sessions = sessions.len(), "restored open sessions");
+        }
+        Err(e) => tracing::warn!(error = %e, "could not restore open sessions; they will restart"),
+    }
+}
+
+async fn housekeeping(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+        state.sessions.expire(ingest::now_ms());
+        if let Err(e) = state.hasher.rotate() {
+            tracing::error!(error = %e, "rotating visitor salts");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

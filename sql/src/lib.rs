@@ -1,1 +1,10 @@
+//! Footfall's SQL layer: the `events` table provider over engine snapshots, the views built on it,
+//! the read-only guard, query limits and result encoding. See `docs/architecture.md`.
 
+pub mod format;
+pub mod guard;
+pub mod provider;
+pub mod query;
+
+pub use format::{encode_results, ResultFormat};
+pub use query::{QueryConfig, QueryError, QueryOutput, QueryScope, QueryService};

@@ -1,0 +1,262 @@
+//! Server settings. Each option can come from a flag, the TOML file named by `--config`, or a
+//! `FOOTFALL_*` environment variable — in that order of precedence — else its default.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use ipnet::IpNet;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {source}")]
+    Toml { path: PathBuf, source: toml::de::Error },
+    #[error("config file {path}: unknown option {key:?}")]
+    UnknownKey { path: PathBuf, key: String },
+    #[error("option {option}: {message}")]
+    Invalid { option: &'static str, message: String },
+}
+
+/// `footfall serve` flags. Every option is optional here so the file and environment can fill it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML config file (keys as the flags, with '_' for '-').
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8000].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Folder for local state: WAL, metadata, admin token [default: ./footfall-data].
+    #[arg(long)]
+    pub data_dir: Option<String>,
+    /// Where Parquet partitions go: file:///path or s3://bucket/prefix [default: <data-dir>/storage].
+    #[arg(long)]
+    pub storage: Option<String>,
+    /// Flush buffered rows to storage once this much is buffered (e.g. 128MiB).
+    #[arg(long)]
+    pub flush_bytes: Option<String>,
+    /// Flush buffered rows at the latest after this long (seconds, or e.g. 1m) [default: 60].
+    #[arg(long)]
+    pub flush_age: Option<String>,
+    /// Buffered bytes beyond which ingest answers 429 (e.g. 1GiB).
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// Proxies whose X-Forwarded-For is believed, comma-separated CIDRs (e.g. 10.0.0.0/8,127.0.0.1/32).
+    #[arg(long)]
+    pub trusted_proxies: Option<String>,
+    /// Largest accepted request body [default: 10MiB].
+    #[arg(long)]
+    pub max_body_bytes: Option<String>,
+    /// Longest a query may run (seconds, or e.g. 2m) [default: 30].
+    #[arg(long)]
+    pub query_timeout: Option<String>,
+    /// Memory all running queries may use together [default: 2GiB].
+    #[arg(long)]
+    pub query_memory_limit: Option<String>,
+    /// Most rows a query may return [default: 1000000].
+    #[arg(long)]
+    pub query_max_rows: Option<String>,
+}
+
+const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "storage",
+    "flush_bytes",
+    "flush_age",
+    "memory_limit",
+    "trusted_proxies",
+    "max_body_bytes",
+    "query_timeout",
+    "query_memory_limit",
+    "query_max_rows",
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub storage: String,
+    pub flush_bytes: usize,
+    pub flush_age: Duration,
+    pub memory_limit: usize,
+    pub trusted_proxies: Vec<IpNet>,
+    pub max_body_bytes: usize,
+    pub query_timeout: Duration,
+    pub query_memory_limit: usize,
+    pub query_max_rows: usize,
+}
+
+impl Config {
+    pub fn resolve(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => HashMap::new(),
+        };
+        Self::resolve_from(args, &file, &env)
+    }
+
+    fn resolve_from(
+        args: &ServeArgs,
+        file: &HashMap<String, String>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let pick = |key: &str, flag: &Option<String>| -> Option<String> {
+            flag.clone()
+                .or_else(|| file.get(key).cloned())
+                .or_else(|| env.get(&format!("FOOTFALL_{}", key.to_ascii_uppercase())).cloned())
+        };
+        let listen = pick("listen", &args.listen).unwrap_or_else(|| "127.0.0.1:8000".into());
+        let listen = listen
+            .parse()
+            .map_err(|e| ConfigError::Invalid { option: "listen", message: format!("{listen:?}: {e}") })?;
+        let data_dir = PathBuf::from(pick("data_dir", &args.data_dir).unwrap_or_else(|| "./footfall-data".into()));
+        let storage = match pick("storage", &args.storage) {
+            Some(s) => s,
+            None => default_storage(&data_dir)?,
+        };
+        let trusted_proxies = pick("trusted_proxies", &args.trusted_proxies)
+            .map(|s| parse_cidrs(&s))
+            .transpose()?
+            .unwrap_or_default();
+        Ok(Self {
+            listen,
+            storage,
+            flush_bytes: bytes("flush_bytes", pick("flush_bytes", &args.flush_bytes), 128 << 20)?,
+            flush_age: duration("flush_age", pick("flush_age", &args.flush_age), Duration::from_secs(60))?,
+            memory_limit: bytes("memory_limit", pick("memory_limit", &args.memory_limit), 1 << 30)?,
+            trusted_proxies,
+            max_body_bytes: bytes("max_body_bytes", pick("max_body_bytes", &args.max_body_bytes), 10 << 20)?,
+            query_timeout: duration("query_timeout", pick("query_timeout", &args.query_timeout), Duration::from_secs(30))?,
+            query_memory_limit: bytes("query_memory_limit", pick("query_memory_limit", &args.query_memory_limit), 2 << 30)?,
+            query_max_rows: bytes("query_max_rows", pick("query_max_rows", &args.query_max_rows), 1_000_000)?,
+            data_dir,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|source| ConfigError::Toml { path: path.into(), source })?;
+    let mut out = HashMap::new();
+    for (key, value) in table {
+        let key = key.replace('-', "_");
+        if !KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::UnknownKey { path: path.into(), key });
+        }
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Array(items) => {
+                items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect::<Vec<_>>().join(",")
+            }
+            other => other.to_string(),
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+fn default_storage(data_dir: &Path) -> Result<String, ConfigError> {
+    let dir = data_dir.join("storage");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ConfigError::Invalid { option: "data_dir", message: format!("{}: {e}", dir.display()) })?;
+    let abs = dir
+        .canonicalize()
+        .map_err(|e| ConfigError::Invalid { option: "data_dir", message: format!("{}: {e}", dir.display()) })?;
+    url::Url::from_directory_path(&abs)
+        .map(|u| u.to_string())
+        .map_err(|_| ConfigError::Invalid { option: "data_dir", message: format!("{} is not absolute", abs.display()) })
+}
+
+fn bytes(option: &'static str, value: Option<String>, default: usize) -> Result<usize, ConfigError> {
+    let Some(value) = value else { return Ok(default) };
+    let trimmed = value.trim();
+    if let Ok(n) = trimmed.parse::<usize>() {
+        return Ok(n);
+    }
+    trimmed
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64() as usize)
+        .map_err(|e| ConfigError::Invalid { option, message: format!("{value:?}: {e}") })
+}
+
+fn duration(option: &'static str, value: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
+    let Some(value) = value else { return Ok(default) };
+    let trimmed = value.trim();
+    if let Ok(secs) = trimmed.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_duration(trimmed).map_err(|e| ConfigError::Invalid { option, message: format!("{value:?}: {e}") })
+}
+
+fn parse_cidrs(s: &str) -> Result<Vec<IpNet>, ConfigError> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|e| ConfigError::Invalid { option: "trusted_proxies", message: format!("{p:?}: {e}") })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_beats_file_beats_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_string_lossy().to_string();
+        let args = ServeArgs { listen: Some("127.0.0.1:1".into()), data_dir: Some(data_dir), ..Default::default() };
+        let file = HashMap::from([
+            ("listen".to_string(), "127.0.0.1:2".to_string()),
+            ("flush_age".to_string(), "5s".to_string()),
+        ]);
+        let env = HashMap::from([
+            ("FOOTFALL_LISTEN".to_string(), "127.0.0.1:3".to_string()),
+            ("FOOTFALL_FLUSH_AGE".to_string(), "9".to_string()),
+            ("FOOTFALL_MEMORY_LIMIT".to_string(), "64MiB".to_string()),
+            ("FOOTFALL_TRUSTED_PROXIES".to_string(), "10.0.0.0/8, 127.0.0.1".to_string()),
+        ]);
+        let c = Config::resolve_from(&args, &file, &env).unwrap();
+        assert_eq!(c.listen.port(), 1);
+        assert_eq!(c.flush_age, Duration::from_secs(5));
+        assert_eq!(c.memory_limit, 64 << 20);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(c.storage.starts_with("file:///"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = ServeArgs {
+            data_dir: Some(dir.path().to_string_lossy().to_string()),
+            flush_bytes: Some("lots".into()),
+            ..Default::default()
+        };
+        let err = Config::resolve_from(&args, &HashMap::new(), &HashMap::new()).unwrap_err();
+        assert!(err.to_string().contains("flush_bytes"), "{err}");
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9\"\nflush-age = 3\ntrusted_proxies = [\"10.0.0.0/8\"]\n").unwrap();
+        let map = read_file(&path).unwrap();
+        assert_eq!(map["flush_age"], "3");
+        assert_eq!(map["trusted_proxies"], "10.0.0.0/8");
+        std::fs::write(&path, "lisen = 1\n").unwrap();
+        assert!(matches!(read_file(&path), Err(ConfigError::UnknownKey { .. })));
+    }
+}

@@ -1,0 +1,82 @@
+//! The HTTP surface: routes, shared state, and the request-body reader every handler uses.
+
+pub mod auth;
+pub mod client_ip;
+pub mod error;
+mod ingest;
+mod ops;
+mod projects;
+mod sql;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::routing::{get, post};
+use axum::Router;
+use footfall_engine::Engine;
+use footfall_sql::QueryService;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
+
+use crate::config::Config;
+use crate::http::error::ApiError;
+use crate::metadata::Metadata;
+use crate::privacy::VisitorHasher;
+use crate::sessions::SessionTracker;
+
+pub struct AppState {
+    pub config: Config,
+    pub engine: Arc<Engine>,
+    pub queries: QueryService,
+    pub metadata: Arc<Metadata>,
+    pub hasher: VisitorHasher,
+    pub sessions: SessionTracker,
+    pub admin_token_hash: String,
+    pub metrics: PrometheusHandle,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    // Browsers post events cross-origin from the sites they measure.
+    let public_ingest = Router::new()
+        .route("/api/event", post(ingest::plausible_event))
+        .layer(CorsLayer::permissive());
+    Router::new()
+        .merge(public_ingest)
+        .route("/api/v1/events", post(ingest::native_events))
+        .route("/api/v1/projects", post(projects::create).get(projects::list))
+        .route("/api/v1/projects/{id}/keys", post(projects::create_key))
+        .route("/api/v1/sql", post(sql::post_query).get(sql::get_query))
+        .route("/api/v1/admin/flush", post(ops::flush))
+        .route("/healthz", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(CatchPanicLayer::custom(ops::panic_response))
+        .with_state(state)
+}
+
+/// Reads a whole body, refusing more than `limit` bytes with 413 (before reading it, when the
+/// client declared its length).
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body exceeds {limit} bytes"),
+        )
+    };
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes),
+        Err(e) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(err) = source {
+                if err.is::<http_body_util::LengthLimitError>() {
+                    return Err(too_large());
+                }
+                source = err.source();
+            }
+            Err(ApiError::bad_request("bad_body", format!("reading request body: {e}")))
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! `EventsTable`: the `events` table over one engine snapshot — committed Parquet files plus
+//! buffered rows — with pruning before any byte is read:
+//!
+//! 1. project: a scoped snapshot holds only the caller's projects, files and buffer alike;
+//! 2. `project_id = / IN` and `added_iso` ranges: against each file's catalog entry;
+//! 3. `session_id = / IN`: against each file's roaring session index, down to row groups
+//!    (a `ParquetAccessPlan` per file);
+//! 4. everything else: DataFusion's Parquet statistics, page index and row filters.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
+use footfall_engine::catalog::CatalogFile;
+use footfall_engine::event::columns;
+use footfall_engine::session_index::session_key;
+use footfall_engine::Snapshot;
+
+/// Counts what one query's scans touched; read back after execution.
+#[derive(Debug, Default)]
+pub struct ScanStats {
+    pub files_scanned: AtomicUsize,
+    pub files_pruned: AtomicUsize,
+    pub row_groups_pruned: AtomicUsize,
+}
+
+impl ScanStats {
+    pub fn files_scanned(&self) -> usize {
+        self.files_scanned.load(Ordering::Relaxed)
+    }
+}
+
+pub struct EventsTable {
+    schema: SchemaRef,
+    snapshot: Arc<Snapshot>,
+    store_url: ObjectStoreUrl,
+    stats: Arc<ScanStats>,
+}
+
+impl fmt::Debug for EventsTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventsTable").field("files", &self.snapshot.catalog.files.len()).finish()
+    }
+}
+
+impl EventsTable {
+    pub fn new(snapshot: Arc<Snapshot>, store_url: ObjectStoreUrl, stats: Arc<ScanStats>) -> Self {
+        Self { schema: footfall_engine::event::schema(), snapshot, store_url, stats }
+    }
+}
+
+/// What the filters say about which files can match.
+#[derive(Debug, Default)]
+struct Pruning {
+    sessions: Option<Vec<u32>>,
+    projects: Option<HashSet<String>>,
+    min_ts_ms: Option<i64>,
+    max_ts_ms: Option<i64>,
+}
+
+impl Pruning {
+    fn from_filters(filters: &[Expr]) -> Self {
+        let mut p = Self::default();
+        for filter in filters {
+            p.absorb(filter);
+        }
+        p
+    }
+
+    fn absorb(&mut self, expr: &Expr) {
+        match expr {
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+                self.absorb(left);
+                self.absorb(right);
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (column, value, op) = match (left.as_ref(), right.as_ref()) {
+                    (Expr::Column(c), Expr::Literal(v, _)) => (c.name.as_str(), v, *op),
+                    (Expr::Literal(v, _), Expr::Column(c)) => match op.swap() {
+                        Some(swapped) => (c.name.as_str(), v, swapped),
+                        None => return,
+                    },
+                    _ => return,
+                };
+                self.absorb_comparison(column, op, value);
+            }
+            Expr::InList(list) if !list.negated => {
+                let Expr::Column(c) = list.expr.as_ref() else { return };
+                let values: Option<Vec<&str>> = list
+                    .list
+                    .iter()
+                    .map(|e| match e {
+                        Expr::Literal(v, _) => v.try_as_str().flatten(),
+                        _ => None,
+                    })
+                    .collect();
+                let Some(values) = values else { return };
+                match c.name.as_str() {
+                    columns::SESSION_ID => self.intersect_sessions(values.iter().map(|s| session_key(s)).collect()),
+                    columns::PROJECT_ID => self.intersect_projects(values.iter().map(|s| s.to_string()).collect()),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn absorb_comparison(&mut self, column: &str, op: Operator, value: &ScalarValue) {
+        match (column, op) {
+            (columns::SESSION_ID, Operator::Eq) => {
+                if let Some(Some(s)) = value.try_as_str() {
+                    self.intersect_sessions(vec![session_key(s)]);
+                }
+            }
+            (columns::PROJECT_ID, Operator::Eq) => {
+                if let Some(Some(s)) = value.try_as_str() {
+                    self.intersect_projects(HashSet::from([s.to_string()]));
+                }
+            }
+            (columns::ADDED_ISO, _) => {
+                let Some(ms) = timestamp_millis(value) else { return };
+                match op {
+                    Operator::Gt | Operator::GtEq => self.min_ts_ms = Some(self.min_ts_ms.map_or(ms, |m| m.max(ms))),
+                    Operator::Lt | Operator::LtEq => self.max_ts_ms = Some(self.max_ts_ms.map_or(ms, |m| m.min(ms))),
+                    Operator::Eq => {
+                        self.min_ts_ms = Some(self.min_ts_ms.map_or(ms, |m| m.max(ms)));
+                        self.max_ts_ms = Some(self.max_ts_ms.map_or(ms, |m| m.min(ms)));
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn intersect_sessions(&mut self, keys: Vec<u32>) {
+        self.sessions = Some(match self.sessions.take() {
+            None => keys,
+            Some(existing) => existing.into_iter().filter(|k| keys.contains(k)).collect(),
+        });
+    }
+
+    fn intersect_projects(&mut self, projects: HashSet<String>) {
+        self.projects = Some(match self.projects.take() {
+            None => projects,
+            Some(existing) => existing.intersection(&projects).cloned().collect(),
+        });
+    }
+
+    /// Whether a file can hold matching rows; `Some(plan)` narrows it to some row groups.
+    fn admit(&self, file: &CatalogFile) -> Option<Option<ParquetAccessPlan>> {
+        let meta = &file.meta;
+        if self.projects.as_ref().is_some_and(|p| !p.contains(meta.project.as_str())) {
+            return None;
+        }
+        // Rounding to whole milliseconds can only widen the range, never drop a matching file.
+        if self.min_ts_ms.is_some_and(|min| meta.max_ts_ms < min) || self.max_ts_ms.is_some_and(|max| meta.min_ts_ms > max) {
+            return None;
+        }
+        let Some(keys) = &self.sessions else { return Some(None) };
+        if !file.index.may_contain_any(keys) {
+            return None;
+        }
+        let matching = file.index.row_groups_matching(keys);
+        if matching.len() != meta.row_groups || matching.iter().all(|m| *m) {
+            return Some(None);
+        }
+        let mut plan = ParquetAccessPlan::new_all(meta.row_groups);
+        for (i, keep) in matching.iter().enumerate() {
+            if !keep {
+                plan.skip(i);
+            }
+        }
+        Some(Some(plan))
+    }
+}
+
+fn timestamp_millis(value: &ScalarValue) -> Option<i64> {
+    match value {
+        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1000),
+        ScalarValue::TimestampMillisecond(Some(v), _) => Some(*v),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => Some(v.div_euclid(1000)),
+        ScalarValue::TimestampNanosecond(Some(v), _) => Some(v.div_euclid(1_000_000)),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl TableProvider for EventsTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Pruning is a superset match (hashes, min/max), so DataFusion still applies every filter.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let pruning = Pruning::from_filters(filters);
+        let mut files = Vec::new();
+        for file in &self.snapshot.catalog.files {
+            match pruning.admit(file) {
+                None => {
+                    self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(plan) => {
+                    let mut pf = PartitionedFile::new(file.meta.path().parquet().to_string(), file.meta.size_bytes);
+                    if let Some(plan) = plan {
+                        self.stats
+                            .row_groups_pruned
+                            .fetch_add(file.meta.row_groups - plan.row_group_indexes().len(), Ordering::Relaxed);
+                        pf = pf.with_extension(plan);
+                    }
+                    files.push(pf);
+                }
+            }
+        }
+        self.stats.files_scanned.fetch_add(files.len(), Ordering::Relaxed);
+
+        let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        if !files.is_empty() {
+            let mut source = ParquetSource::new(self.schema.clone())
+                .with_pushdown_filters(true)
+                .with_reorder_filters(true)
+                .with_enable_page_index(true);
+            if let Some(predicate) = conjunction(filters.iter().cloned()) {
+                let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+                // A filter the planner cannot turn into a physical predicate only costs pruning.
+                if let Ok(physical) = state.create_physical_expr(predicate, &df_schema) {
+                    source = source.with_predicate(physical);
+                }
+            }
+            let groups = state.config().target_partitions().max(1);
+            let mut file_groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); groups.min(files.len())];
+            let count = file_groups.len();
+            for (i, f) in files.into_iter().enumerate() {
+                file_groups[i % count].push(f);
+            }
+            let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
+                .with_file_groups(file_groups.into_iter().map(FileGroup::new).collect())
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+            plans.push(DataSourceExec::from_data_source(config));
+        }
+        let buffered: Vec<Vec<_>> = self
+            .snapshot
+            .buffered
+            .iter()
+            .filter(|(key, _)| pruning.projects.as_ref().is_none_or(|p| p.contains(key.project.as_str())))
+            .map(|(_, batches)| batches.clone())
+            .filter(|b| !b.is_empty())
+            .collect();
+        if !buffered.is_empty() {
+            plans.push(MemorySourceConfig::try_new_exec(&buffered, self.schema.clone(), projection.cloned())?);
+        }
+        if plans.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => self.schema.clone(),
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        UnionExec::try_new(plans)
+    }
+}

@@ -1,0 +1,168 @@
+//! Running one user query: guard → scoped snapshot → per-query `SessionContext` with the `events`
+//! table and its views → planning with DDL/DML/statements disabled → streamed execution under a
+//! timeout, a shared memory pool and a row cap.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use footfall_engine::{Engine, ProjectId};
+use futures::StreamExt;
+use thiserror::Error;
+
+use crate::guard::{check_read_only, GuardError};
+use crate::provider::{EventsTable, ScanStats};
+
+const STORE_URL: &str = "footfall://storage/";
+
+/// Views over `events`, registered for every query. Later areas of the data model add theirs here.
+const VIEWS: &[(&str, &str)] = &[("pageviews", "SELECT * FROM events WHERE event_type = 'pageview'")];
+
+#[derive(Debug, Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Refused(#[from] GuardError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("query exceeded its memory limit: {0}")]
+    ResourcesExhausted(String),
+    #[error("query did not finish within {0:?}")]
+    Timeout(Duration),
+    #[error("result has more than {0} rows; add a LIMIT or aggregate")]
+    TooManyRows(usize),
+    #[error("internal error running the query: {0}")]
+    Internal(String),
+}
+
+impl From<DataFusionError> for QueryError {
+    fn from(e: DataFusionError) -> Self {
+        let message = e.strip_backtrace();
+        match e.find_root() {
+            DataFusionError::ResourcesExhausted(_) => Self::ResourcesExhausted(message),
+            DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) | DataFusionError::Internal(_) => {
+                Self::Internal(message)
+            }
+            _ => Self::Invalid(message),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    pub timeout: Duration,
+    /// Bytes all running queries may hold together (DataFusion memory pool).
+    pub memory_limit: usize,
+    pub max_rows: usize,
+    pub target_partitions: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            memory_limit: 2 << 30,
+            max_rows: 1_000_000,
+            target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// Which rows a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryScope {
+    AllProjects,
+    Project(ProjectId),
+}
+
+impl QueryScope {
+    fn admits(&self, project: &ProjectId) -> bool {
+        match self {
+            Self::AllProjects => true,
+            Self::Project(p) => p == project,
+        }
+    }
+}
+
+pub struct QueryOutput {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rows: usize,
+    pub files_scanned: usize,
+    pub elapsed: Duration,
+}
+
+pub struct QueryService {
+    engine: Arc<Engine>,
+    runtime: Arc<RuntimeEnv>,
+    store_url: ObjectStoreUrl,
+    config: QueryConfig,
+}
+
+impl QueryService {
+    pub fn new(engine: Arc<Engine>, config: QueryConfig) -> Result<Self, QueryError> {
+        let store_url = ObjectStoreUrl::parse(STORE_URL)?;
+        let runtime = RuntimeEnvBuilder::new().with_memory_limit(config.memory_limit, 1.0).build_arc()?;
+        runtime.register_object_store(store_url.as_ref(), engine.store());
+        Ok(Self { engine, runtime, store_url, config })
+    }
+
+    fn context(&self, scope: &QueryScope, stats: Arc<ScanStats>) -> Result<SessionContext, QueryError> {
+        let snapshot = Arc::new(self.engine.snapshot(|p| scope.admits(p)));
+        let config = SessionConfig::new()
+            .with_target_partitions(self.config.target_partitions)
+            .with_information_schema(false)
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        ctx.register_table("events", Arc::new(EventsTable::new(snapshot, self.store_url.clone(), stats)))?;
+        Ok(ctx)
+    }
+
+    async fn register_views(ctx: &SessionContext) -> Result<(), QueryError> {
+        for (name, sql) in VIEWS {
+            let view = ctx.sql(sql).await?.into_view();
+            ctx.register_table(*name, view)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one read-only statement for `scope`.
+    pub async fn run(&self, sql: &str, scope: &QueryScope) -> Result<QueryOutput, QueryError> {
+        let started = Instant::now();
+        check_read_only(sql)?;
+        let stats = Arc::new(ScanStats::default());
+        let ctx = self.context(scope, stats.clone())?;
+        let work = async {
+            Self::register_views(&ctx).await?;
+            let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+            let df = ctx.sql_with_options(sql, options).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let mut stream = df.execute_stream().await?;
+            let mut batches = Vec::new();
+            let mut rows = 0;
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows += batch.num_rows();
+                if rows > self.config.max_rows {
+                    return Err(QueryError::TooManyRows(self.config.max_rows));
+                }
+                batches.push(batch);
+            }
+            Ok::<_, QueryError>((schema, batches, rows))
+        };
+        let outcome = tokio::time::timeout(self.config.timeout, work).await;
+        let result = match outcome {
+            Ok(result) => result,
+            Err(_) => Err(QueryError::Timeout(self.config.timeout)),
+        };
+        let elapsed = started.elapsed();
+        metrics::counter!("footfall_queries_total", "outcome" => if result.is_ok() { "ok" } else { "error" }).increment(1);
+        metrics::histogram!("footfall_query_seconds").record(elapsed.as_secs_f64());
+        let (schema, batches, rows) = result?;
+        Ok(QueryOutput { schema, batches, rows, files_scanned: stats.files_scanned(), elapsed })
+    }
+}
