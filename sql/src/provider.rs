@@ -57,7 +57,7 @@ pub struct EventsTable {
 
 impl fmt::Debug for EventsTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventsTable").field("files", &self.snapshot.catalog.files.len()).finish()
+        f.debug_struct("EventsTable").field("files", &self.snapshot.files.len()).finish()
     }
 }
 
@@ -86,66 +86,38 @@ impl Pruning {
     }
 
     fn absorb(&mut self, expr: &Expr) {
-        match expr {
-            Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
-                self.absorb(left);
-                self.absorb(right);
-            }
-            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let (column, value, op) = match (left.as_ref(), right.as_ref()) {
-                    (Expr::Column(c), Expr::Literal(v, _)) => (c.name.as_str(), v, *op),
-                    (Expr::Literal(v, _), Expr::Column(c)) => match op.swap() {
-                        Some(swapped) => (c.name.as_str(), v, swapped),
-                        None => return,
-                    },
-                    _ => return,
-                };
-                self.absorb_comparison(column, op, value);
-            }
-            Expr::InList(list) if !list.negated => {
-                let Expr::Column(c) = list.expr.as_ref() else { return };
-                let values: Option<Vec<&str>> = list
-                    .list
-                    .iter()
-                    .map(|e| match e {
-                        Expr::Literal(v, _) => v.try_as_str().flatten(),
-                        _ => None,
-                    })
-                    .collect();
-                let Some(values) = values else { return };
-                match c.name.as_str() {
-                    columns::SESSION_ID => self.intersect_sessions(values.iter().map(|s| session_key(s)).collect()),
-                    columns::PROJECT_ID => self.intersect_projects(values.iter().map(|s| s.to_string()).collect()),
-                    _ => {}
-                }
-            }
-            _ => {}
+        if let Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) = expr {
+            self.absorb(left);
+            self.absorb(right);
+            return;
         }
-    }
-
-    fn absorb_comparison(&mut self, column: &str, op: Operator, value: &ScalarValue) {
-        match (column, op) {
-            (columns::SESSION_ID, Operator::Eq) => {
-                if let Some(Some(s)) = value.try_as_str() {
-                    self.intersect_sessions(vec![session_key(s)]);
-                }
-            }
-            (columns::PROJECT_ID, Operator::Eq) => {
-                if let Some(Some(s)) = value.try_as_str() {
-                    self.intersect_projects(HashSet::from([s.to_string()]));
-                }
-            }
-            (columns::ADDED_ISO, _) => {
-                let Some(ms) = timestamp_millis(value) else { return };
-                match op {
-                    Operator::Gt | Operator::GtEq => self.min_ts_ms = Some(self.min_ts_ms.map_or(ms, |m| m.max(ms))),
-                    Operator::Lt | Operator::LtEq => self.max_ts_ms = Some(self.max_ts_ms.map_or(ms, |m| m.min(ms))),
-                    Operator::Eq => {
-                        self.min_ts_ms = Some(self.min_ts_ms.map_or(ms, |m| m.max(ms)));
-                        self.max_ts_ms = Some(self.max_ts_ms.map_or(ms, |m| m.min(ms)));
-                    }
-                    _ => {}
-                }
+        if let Some(sessions) = string_set(expr, columns::SESSION_ID) {
+            self.intersect_sessions(sessions.iter().map(|s| session_key(s)).collect());
+            return;
+        }
+        if let Some(projects) = string_set(expr, columns::PROJECT_ID) {
+            self.intersect_projects(projects.into_iter().collect());
+            return;
+        }
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else { return };
+        let (column, value, op) = match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) => (c.name.as_str(), v, *op),
+            (Expr::Literal(v, _), Expr::Column(c)) => match op.swap() {
+                Some(swapped) => (c.name.as_str(), v, swapped),
+                None => return,
+            },
+            _ => return,
+        };
+        if column != columns::ADDED_ISO {
+            return;
+        }
+        let Some(ms) = timestamp_millis(value) else { return };
+        match op {
+            Operator::Gt | Operator::GtEq => self.min_ts_ms = Some(self.min_ts_ms.map_or(ms, |m| m.max(ms))),
+            Operator::Lt | Operator::LtEq => self.max_ts_ms = Some(self.max_ts_ms.map_or(ms, |m| m.min(ms))),
+            Operator::Eq => {
+                self.min_ts_ms = Some(self.min_ts_ms.map_or(ms, |m| m.max(ms)));
+                self.max_ts_ms = Some(self.max_ts_ms.map_or(ms, |m| m.min(ms)));
             }
             _ => {}
         }
@@ -193,6 +165,34 @@ impl Pruning {
     }
 }
 
+/// The string values `expr` restricts `column` to, when it is `column = 'x'`, `column IN (...)`, or
+/// an OR of those (the optimizer turns short IN lists into OR chains).
+fn string_set(expr: &Expr, column: &str) -> Option<Vec<String>> {
+    let literal = |e: &Expr| match e {
+        Expr::Literal(v, _) => v.try_as_str().flatten().map(str::to_string),
+        _ => None,
+    };
+    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Or, right }) => {
+            let mut values = string_set(left, column)?;
+            values.extend(string_set(right, column)?);
+            Some(values)
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) => {
+            if is_column(left) {
+                literal(right).map(|v| vec![v])
+            } else if is_column(right) {
+                literal(left).map(|v| vec![v])
+            } else {
+                None
+            }
+        }
+        Expr::InList(list) if !list.negated && is_column(&list.expr) => list.list.iter().map(literal).collect(),
+        _ => None,
+    }
+}
+
 fn timestamp_millis(value: &ScalarValue) -> Option<i64> {
     match value {
         ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1000),
@@ -227,7 +227,7 @@ impl TableProvider for EventsTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let pruning = Pruning::from_filters(filters);
         let mut files = Vec::new();
-        for file in &self.snapshot.catalog.files {
+        for file in &self.snapshot.files {
             match pruning.admit(file) {
                 None => {
                     self.stats.files_pruned.fetch_add(1, Ordering::Relaxed);
