@@ -56,10 +56,7 @@ pub struct DataFileMeta {
 
 impl DataFileMeta {
     pub fn path(&self) -> DataFilePath {
-        DataFilePath {
-            partition: PartitionKey { project: self.project.clone(), day: self.day },
-            file_id: self.file_id,
-        }
+        DataFilePath { partition: PartitionKey { project: self.project.clone(), day: self.day }, file_id: self.file_id }
     }
 }
 
@@ -181,7 +178,11 @@ impl Catalog {
 
     /// Commits `change` on top of `base` as the next version and returns the new snapshot (which the
     /// caller installs). Data files and their indexes must already be written.
-    pub async fn commit(&self, base: &CatalogSnapshot, change: CatalogChange) -> Result<Arc<CatalogSnapshot>, CatalogError> {
+    pub async fn commit(
+        &self,
+        base: &CatalogSnapshot,
+        change: CatalogChange,
+    ) -> Result<Arc<CatalogSnapshot>, CatalogError> {
         let version = base.version + 1;
         let manifest = Manifest {
             version,
@@ -209,7 +210,7 @@ impl Catalog {
             wal_persisted_through: manifest.wal_persisted_through,
             next_event_id: manifest.next_event_id,
         });
-        if version % CHECKPOINT_EVERY == 0 {
+        if version.is_multiple_of(CHECKPOINT_EVERY) {
             // A failed checkpoint costs only load time: the manifests remain the source of truth.
             if let Err(e) = self.write_checkpoint(&next).await {
                 tracing::warn!(error = %e, version, "writing catalog checkpoint failed");
@@ -285,12 +286,15 @@ mod tests {
             ids.push(m.0.file_id);
             let removed = if i == 3 { vec![ids[0]] } else { vec![] };
             current = catalog
-                .commit(&current, CatalogChange {
-                    added: vec![m],
-                    removed,
-                    wal_persisted_through: Some(SegmentId(i)),
-                    next_event_id: i * 10,
-                })
+                .commit(
+                    &current,
+                    CatalogChange {
+                        added: vec![m],
+                        removed,
+                        wal_persisted_through: Some(SegmentId(i)),
+                        next_event_id: i * 10,
+                    },
+                )
                 .await
                 .unwrap();
         }

@@ -26,6 +26,7 @@ use crate::catalog::{Catalog, CatalogChange, CatalogError, CatalogFile, CatalogS
 use crate::event::{self, Event};
 use crate::ids::{PartitionKey, ProjectId, SegmentId};
 use crate::partition_file::{self, EncodeOptions, PartitionFileError};
+use crate::paths::CatalogObject;
 use crate::wal::replay::{self, remove_segments_through};
 use crate::wal::writer::{AppendAck, CommitSink, WalWriter, WalWriterConfig};
 use crate::wal::WalError;
@@ -42,8 +43,8 @@ pub enum EngineError {
     Store(#[from] object_store::Error),
     #[error("buffer is full ({buffered} bytes buffered, limit {limit}); retry shortly")]
     BufferFull { buffered: usize, limit: usize },
-    #[error("creating {path}: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    LocalIo { path: PathBuf, source: std::io::Error },
     #[error("background task failed: {0}")]
     Join(String),
 }
@@ -60,6 +61,10 @@ pub struct EngineConfig {
     pub encode: EncodeOptions,
     pub wal_queue: usize,
     pub wal_segment_bytes: u64,
+    /// For storage on the local filesystem: its root. Written files, manifests and their folders are
+    /// fsynced there before the WAL segments they replace are deleted (object stores are durable on
+    /// a successful put; a local rename is not until synced).
+    pub local_storage_root: Option<PathBuf>,
 }
 
 impl EngineConfig {
@@ -72,6 +77,7 @@ impl EngineConfig {
             encode: EncodeOptions::default(),
             wal_queue: 4096,
             wal_segment_bytes: 256 << 20,
+            local_storage_root: None,
         }
     }
 }
@@ -164,7 +170,7 @@ impl Engine {
     /// Opens the engine: loads the catalog, replays the WAL beyond what it covers, starts the writer.
     pub async fn open(config: EngineConfig, store: Arc<dyn ObjectStore>) -> Result<Self, EngineError> {
         std::fs::create_dir_all(&config.wal_dir)
-            .map_err(|source| EngineError::CreateDir { path: config.wal_dir.clone(), source })?;
+            .map_err(|source| EngineError::LocalIo { path: config.wal_dir.clone(), source })?;
         let (catalog, snapshot) = Catalog::load(store.clone()).await?;
         if let Some(persisted) = snapshot.wal_persisted_through {
             remove_segments_through(&config.wal_dir, persisted)?;
@@ -270,8 +276,10 @@ impl Engine {
                         .map_err(|e| EngineError::Join(e.to_string()))??;
                     let path = encoded.meta.path();
                     store.put(&path.parquet(), PutPayload::from(encoded.parquet)).await?;
-                    let index_bytes =
-                        encoded.index.encode().map_err(|e| EngineError::Join(format!("encoding session index: {e}")))?;
+                    let index_bytes = encoded
+                        .index
+                        .encode()
+                        .map_err(|e| EngineError::Join(format!("encoding session index: {e}")))?;
                     store.put(&path.session_index(), PutPayload::from(index_bytes)).await?;
                     Ok::<_, EngineError>((encoded.meta, encoded.index))
                 }
@@ -292,7 +300,17 @@ impl Engine {
             wal_persisted_through: Some(sealed_through),
             next_event_id,
         };
+        let synced: Vec<object_store::path::Path> =
+            change.added.iter().flat_map(|(m, _)| [m.path().parquet(), m.path().session_index()]).collect();
         let next = self.catalog.commit(&base, change).await?;
+        if let Some(root) = self.config.local_storage_root.clone() {
+            let mut paths = synced;
+            paths.push(CatalogObject::Manifest(next.version).path());
+            tokio::task::spawn_blocking(move || sync_local(&root, &paths))
+                .await
+                .map_err(|e| EngineError::Join(e.to_string()))?
+                .map_err(|source| EngineError::LocalIo { path: PathBuf::from("storage fsync"), source })?;
+        }
         {
             let mut state = self.shared.lock();
             state.catalog = next;
@@ -345,6 +363,22 @@ impl Engine {
     }
 }
 
+/// fsyncs each file and then each distinct parent folder, so renames into place are durable too.
+fn sync_local(root: &std::path::Path, paths: &[object_store::path::Path]) -> std::io::Result<()> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for path in paths {
+        let full = root.join(path.as_ref());
+        std::fs::File::open(&full)?.sync_all()?;
+        if let Some(parent) = full.parent() {
+            dirs.insert(parent.to_path_buf());
+        }
+    }
+    for dir in dirs {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,7 +395,9 @@ mod tests {
     async fn open(dir: &std::path::Path) -> Engine {
         std::fs::create_dir_all(dir.join("storage")).unwrap();
         let store = Arc::new(LocalFileSystem::new_with_prefix(dir.join("storage")).unwrap());
-        Engine::open(EngineConfig::new(dir.join("wal")), store).await.unwrap()
+        let mut config = EngineConfig::new(dir.join("wal"));
+        config.local_storage_root = Some(dir.join("storage"));
+        Engine::open(config, store).await.unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,9 +117,6 @@ mod tests {
     #[test]
     fn rejects_newer_versions() {
         let framed = encode(MAGIC, 9, b"x").unwrap();
-        assert_eq!(
-            decode(MAGIC, 1, &framed),
-            Err(EnvelopeError::UnsupportedVersion { found: 9, supported: 1 })
-        );
+        assert_eq!(decode(MAGIC, 1, &framed), Err(EnvelopeError::UnsupportedVersion { found: 9, supported: 1 }));
     }
 }

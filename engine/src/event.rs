@@ -6,8 +6,7 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Decimal128Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
-    UInt64Builder,
+    ArrayRef, BooleanBuilder, Decimal128Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
@@ -148,8 +147,7 @@ pub fn to_record_batch<'a>(events: impl ExactSizeIterator<Item = (u64, &'a Event
     let mut event_type = StringBuilder::with_capacity(n, n * 8);
     let mut name = StringBuilder::with_capacity(n, n * 8);
     let mut texts: Vec<StringBuilder> = (0..15).map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
-    let mut revenue = Decimal128Builder::with_capacity(n)
-        .with_precision_and_scale(REVENUE_PRECISION, REVENUE_SCALE)?;
+    let mut revenue = Decimal128Builder::with_capacity(n).with_precision_and_scale(REVENUE_PRECISION, REVENUE_SCALE)?;
     let mut interactive = BooleanBuilder::with_capacity(n);
 
     for (id, e) in events {

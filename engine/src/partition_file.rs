@@ -56,7 +56,11 @@ pub fn sort_key_columns() -> [&'static str; 3] {
     [columns::SESSION_ID, columns::ADDED_ISO, columns::EVENT_ID]
 }
 
-pub fn encode(key: &PartitionKey, batches: &[RecordBatch], opts: EncodeOptions) -> Result<EncodedFile, PartitionFileError> {
+pub fn encode(
+    key: &PartitionKey,
+    batches: &[RecordBatch],
+    opts: EncodeOptions,
+) -> Result<EncodedFile, PartitionFileError> {
     let schema = schema();
     let all = concat_batches(&schema, batches)?;
     if all.num_rows() == 0 {
@@ -84,7 +88,9 @@ pub fn encode(key: &PartitionKey, batches: &[RecordBatch], opts: EncodeOptions) 
 
     let sorting_columns = sort_key_columns()
         .iter()
-        .map(|name| Ok(SortingColumn { column_idx: schema.index_of(name)? as i32, descending: false, nulls_first: true }))
+        .map(|name| {
+            Ok(SortingColumn { column_idx: schema.index_of(name)? as i32, descending: false, nulls_first: true })
+        })
         .collect::<Result<Vec<_>, ArrowError>>()?;
     let delta = |name: &str| ColumnPath::from(name);
     let props = WriterProperties::builder()

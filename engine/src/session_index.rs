@@ -81,7 +81,8 @@ impl SessionIndex {
         let frame = envelope::decode(MAGIC, FORMAT_VERSION, bytes)?;
         let mut rest = frame.body;
         let take_u32 = |rest: &mut &[u8]| -> Result<u32, SessionIndexError> {
-            let (head, tail) = rest.split_at_checked(4).ok_or_else(|| SessionIndexError::Malformed("truncated".into()))?;
+            let (head, tail) =
+                rest.split_at_checked(4).ok_or_else(|| SessionIndexError::Malformed("truncated".into()))?;
             *rest = tail;
             Ok(u32::from_le_bytes([head[0], head[1], head[2], head[3]]))
         };
@@ -92,7 +93,8 @@ impl SessionIndex {
             let (head, tail) =
                 rest.split_at_checked(len).ok_or_else(|| SessionIndexError::Malformed("bitmap past end".into()))?;
             rest = tail;
-            bitmaps.push(RoaringBitmap::deserialize_from(head).map_err(|e| SessionIndexError::Malformed(e.to_string()))?);
+            bitmaps
+                .push(RoaringBitmap::deserialize_from(head).map_err(|e| SessionIndexError::Malformed(e.to_string()))?);
         }
         if !rest.is_empty() {
             return Err(SessionIndexError::Malformed(format!("{} trailing bytes", rest.len())));

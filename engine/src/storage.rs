@@ -36,7 +36,8 @@ impl StorageLocation {
         match url.scheme() {
             "file" => url.to_file_path().map(Self::Local).map_err(|_| StorageError::BadUrl(s.to_string())),
             "s3" => {
-                let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| StorageError::BadUrl(s.to_string()))?;
+                let bucket =
+                    url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| StorageError::BadUrl(s.to_string()))?;
                 Ok(Self::S3 { bucket: bucket.to_string(), prefix: url.path().trim_matches('/').to_string() })
             }
             other => Err(StorageError::UnsupportedScheme(other.to_string())),
@@ -47,7 +48,8 @@ impl StorageLocation {
     pub fn open(&self) -> Result<Arc<dyn ObjectStore>, StorageError> {
         match self {
             Self::Local(path) => {
-                std::fs::create_dir_all(path).map_err(|source| StorageError::CreateDir { path: path.clone(), source })?;
+                std::fs::create_dir_all(path)
+                    .map_err(|source| StorageError::CreateDir { path: path.clone(), source })?;
                 Ok(Arc::new(LocalFileSystem::new_with_prefix(path)?))
             }
             Self::S3 { bucket, prefix } => {

@@ -121,10 +121,8 @@ impl Config {
             Some(s) => s,
             None => default_storage(&data_dir)?,
         };
-        let trusted_proxies = pick("trusted_proxies", &args.trusted_proxies)
-            .map(|s| parse_cidrs(&s))
-            .transpose()?
-            .unwrap_or_default();
+        let trusted_proxies =
+            pick("trusted_proxies", &args.trusted_proxies).map(|s| parse_cidrs(&s)).transpose()?.unwrap_or_default();
         Ok(Self {
             listen,
             storage,
@@ -133,8 +131,16 @@ impl Config {
             memory_limit: bytes("memory_limit", pick("memory_limit", &args.memory_limit), 1 << 30)?,
             trusted_proxies,
             max_body_bytes: bytes("max_body_bytes", pick("max_body_bytes", &args.max_body_bytes), 10 << 20)?,
-            query_timeout: duration("query_timeout", pick("query_timeout", &args.query_timeout), Duration::from_secs(30))?,
-            query_memory_limit: bytes("query_memory_limit", pick("query_memory_limit", &args.query_memory_limit), 2 << 30)?,
+            query_timeout: duration(
+                "query_timeout",
+                pick("query_timeout", &args.query_timeout),
+                Duration::from_secs(30),
+            )?,
+            query_memory_limit: bytes(
+                "query_memory_limit",
+                pick("query_memory_limit", &args.query_memory_limit),
+                2 << 30,
+            )?,
             query_max_rows: bytes("query_max_rows", pick("query_max_rows", &args.query_max_rows), 1_000_000)?,
             data_dir,
         })
@@ -152,9 +158,11 @@ fn read_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
         }
         let value = match value {
             toml::Value::String(s) => s,
-            toml::Value::Array(items) => {
-                items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect::<Vec<_>>().join(",")
-            }
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(","),
             other => other.to_string(),
         };
         out.insert(key, value);

@@ -200,7 +200,9 @@ pub fn props_json(value: &Value) -> Result<String, String> {
             Value::String(s) if s.len() > MAX_PROP_VALUE_BYTES => {
                 return Err(format!("props.{key} is {} bytes; the limit is {MAX_PROP_VALUE_BYTES}", s.len()))
             }
-            Value::Array(_) | Value::Object(_) => return Err(format!("props.{key} must be a string, number, boolean or null")),
+            Value::Array(_) | Value::Object(_) => {
+                return Err(format!("props.{key} must be a string, number, boolean or null"))
+            }
             _ => {}
         }
     }
@@ -213,7 +215,8 @@ fn parse_revenue(r: RevenueIn) -> Result<(i128, String), String> {
         AmountIn::Number(_) => return Err("revenue.amount must be finite".into()),
         AmountIn::Text(s) => s.trim().to_string(),
     };
-    let amount = parse_decimal(&text).ok_or_else(|| format!("revenue.amount {text:?} is not a decimal with at most 4 places"))?;
+    let amount = parse_decimal(&text)
+        .ok_or_else(|| format!("revenue.amount {text:?} is not a decimal with at most 4 places"))?;
     let currency = r.currency.trim().to_ascii_uppercase();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(format!("revenue.currency {:?} is not an ISO 4217 code", r.currency));
@@ -356,7 +359,7 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_json_or_utf8_are_refused_whole() {
-        assert_eq!(parse_native(b"[1,", NOW).unwrap_err().to_string().contains("JSON"), true);
+        assert!(parse_native(b"[1,", NOW).unwrap_err().to_string().contains("JSON"));
         assert_eq!(parse_native(&[0xff, 0xfe], NOW), Err(BodyError::NotUtf8));
         assert_eq!(parse_native(b"  ", NOW), Err(BodyError::Empty));
         assert!(parse_native(b"[]", NOW).unwrap().is_empty());

@@ -104,6 +104,9 @@ async fn serve(config: Config) -> Result<()> {
     engine_config.flush_bytes = config.flush_bytes;
     engine_config.flush_age = config.flush_age;
     engine_config.memory_limit = config.memory_limit;
+    if let StorageLocation::Local(root) = &location {
+        engine_config.local_storage_root = Some(root.clone());
+    }
     let engine = Arc::new(Engine::open(engine_config, store).await.context("opening the storage engine")?);
     let queries = QueryService::new(
         engine.clone(),
@@ -134,7 +137,8 @@ async fn serve(config: Config) -> Result<()> {
     let flusher = tokio::spawn(engine.clone().run_flusher(stop_rx.clone()));
     let housekeeping = tokio::spawn(housekeeping(state.clone(), stop_rx));
 
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, storage = %location, data_dir = %config.data_dir.display(), "listening");
     axum::serve(listener, http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())

@@ -20,7 +20,7 @@ const SALTS: TableDefinition<&str, &[u8]> = TableDefinition::new("salts");
 #[derive(Debug, Error)]
 pub enum MetadataError {
     #[error("metadata store: {0}")]
-    Db(#[from] redb::Error),
+    Db(Box<redb::Error>),
     #[error("metadata record is damaged: {0}")]
     Decode(#[from] serde_json::Error),
     #[error("project {0} already exists")]
@@ -32,7 +32,7 @@ pub enum MetadataError {
 }
 
 fn store_err<E: Into<redb::Error>>(e: E) -> MetadataError {
-    MetadataError::Db(e.into())
+    MetadataError::Db(Box::new(e.into()))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -144,10 +144,14 @@ impl Metadata {
         if self.project(project.as_str()).is_none() {
             return Err(MetadataError::NoProject(project.to_string()));
         }
-        let token = format!("ff_{}_{}", match scope {
-            KeyScope::Ingest => "ing",
-            KeyScope::Query => "qry",
-        }, hex::encode(rand::random::<[u8; 24]>()));
+        let token = format!(
+            "ff_{}_{}",
+            match scope {
+                KeyScope::Ingest => "ing",
+                KeyScope::Query => "qry",
+            },
+            hex::encode(rand::random::<[u8; 24]>())
+        );
         let key = ApiKey { project: project.clone(), scope, created_at: Utc::now() };
         let hash = hash_token(&token);
         let tx = self.db.begin_write().map_err(store_err)?;
@@ -180,7 +184,8 @@ impl Metadata {
             for d in expired {
                 table.remove(d.as_str()).map_err(store_err)?;
             }
-            let existing = table.get(name.as_str()).map_err(store_err)?.and_then(|v| <[u8; 32]>::try_from(v.value()).ok());
+            let existing =
+                table.get(name.as_str()).map_err(store_err)?.and_then(|v| <[u8; 32]>::try_from(v.value()).ok());
             match existing {
                 Some(salt) => salt,
                 None => {
@@ -198,7 +203,8 @@ impl Metadata {
     pub fn salt_days(&self) -> Result<Vec<String>, MetadataError> {
         let rx = self.db.begin_read().map_err(store_err)?;
         let table = rx.open_table(SALTS).map_err(store_err)?;
-        let days = table.iter().map_err(store_err)?.filter_map(|r| r.ok().map(|(k, _)| k.value().to_string())).collect();
+        let days =
+            table.iter().map_err(store_err)?.filter_map(|r| r.ok().map(|(k, _)| k.value().to_string())).collect();
         Ok(days)
     }
 }
@@ -208,7 +214,12 @@ mod tests {
     use super::*;
 
     fn project(id: &str, domain: &str) -> Project {
-        Project { id: ProjectId::new(id).unwrap(), domain: domain.into(), timezone: "UTC".into(), created_at: Utc::now() }
+        Project {
+            id: ProjectId::new(id).unwrap(),
+            domain: domain.into(),
+            timezone: "UTC".into(),
+            created_at: Utc::now(),
+        }
     }
 
     #[test]

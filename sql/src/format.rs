@@ -55,7 +55,11 @@ impl ResultFormat {
     }
 }
 
-pub fn encode_results(format: ResultFormat, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, FormatError> {
+pub fn encode_results(
+    format: ResultFormat,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<u8>, FormatError> {
     let mut out = Vec::new();
     match format {
         ResultFormat::Json => {
@@ -112,7 +116,10 @@ mod tests {
     use std::sync::Arc;
 
     fn batch() -> (SchemaRef, RecordBatch) {
-        let schema = Arc::new(Schema::new(vec![Field::new("path", DataType::Utf8, true), Field::new("n", DataType::Int64, false)]));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("path", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![Arc::new(StringArray::from(vec![Some("/a"), None])), Arc::new(Int64Array::from(vec![1, 2]))],
@@ -124,7 +131,8 @@ mod tests {
     #[test]
     fn json_is_an_array_of_objects_even_when_empty() {
         let (schema, b) = batch();
-        let json: serde_json::Value = serde_json::from_slice(&encode_results(ResultFormat::Json, &schema, &[b]).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&encode_results(ResultFormat::Json, &schema, &[b]).unwrap()).unwrap();
         assert_eq!(json, serde_json::json!([{"path": "/a", "n": 1}, {"n": 2}]));
         assert_eq!(encode_results(ResultFormat::Json, &schema, &[]).unwrap(), b"[]");
     }
@@ -132,11 +140,15 @@ mod tests {
     #[test]
     fn every_format_encodes() {
         let (schema, b) = batch();
-        let csv = String::from_utf8(encode_results(ResultFormat::Csv, &schema, &[b.clone()]).unwrap()).unwrap();
+        let csv =
+            String::from_utf8(encode_results(ResultFormat::Csv, &schema, std::slice::from_ref(&b)).unwrap()).unwrap();
         assert!(csv.starts_with("path,n\n/a,1\n"));
-        assert!(encode_results(ResultFormat::Parquet, &schema, &[b.clone()]).unwrap().starts_with(b"PAR1"));
-        assert!(!encode_results(ResultFormat::Arrow, &schema, &[b.clone()]).unwrap().is_empty());
-        assert_eq!(encode_results(ResultFormat::NdJson, &schema, &[b]).unwrap().iter().filter(|c| **c == b'\n').count(), 2);
+        assert!(encode_results(ResultFormat::Parquet, &schema, std::slice::from_ref(&b)).unwrap().starts_with(b"PAR1"));
+        assert!(!encode_results(ResultFormat::Arrow, &schema, std::slice::from_ref(&b)).unwrap().is_empty());
+        assert_eq!(
+            encode_results(ResultFormat::NdJson, &schema, &[b]).unwrap().iter().filter(|c| **c == b'\n').count(),
+            2
+        );
         assert!("xml".parse::<ResultFormat>().is_err());
     }
 }

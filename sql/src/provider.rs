@@ -18,6 +18,7 @@ use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
@@ -28,7 +29,6 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
 use footfall_engine::catalog::CatalogFile;
 use footfall_engine::event::columns;
 use footfall_engine::session_index::session_key;
@@ -144,7 +144,9 @@ impl Pruning {
             return None;
         }
         // Rounding to whole milliseconds can only widen the range, never drop a matching file.
-        if self.min_ts_ms.is_some_and(|min| meta.max_ts_ms < min) || self.max_ts_ms.is_some_and(|max| meta.min_ts_ms > max) {
+        if self.min_ts_ms.is_some_and(|min| meta.max_ts_ms < min)
+            || self.max_ts_ms.is_some_and(|max| meta.min_ts_ms > max)
+        {
             return None;
         }
         let Some(keys) = &self.sessions else { return Some(None) };

@@ -160,7 +160,8 @@ impl QueryService {
             Err(_) => Err(QueryError::Timeout(self.config.timeout)),
         };
         let elapsed = started.elapsed();
-        metrics::counter!("footfall_queries_total", "outcome" => if result.is_ok() { "ok" } else { "error" }).increment(1);
+        metrics::counter!("footfall_queries_total", "outcome" => if result.is_ok() { "ok" } else { "error" })
+            .increment(1);
         metrics::histogram!("footfall_query_seconds").record(elapsed.as_secs_f64());
         let (schema, batches, rows) = result?;
         Ok(QueryOutput { schema, batches, rows, files_scanned: stats.files_scanned(), elapsed })

@@ -45,7 +45,15 @@ fn event(project: &str, ts: i64, session: &str, visitor: &str, path: &str) -> Ev
     }
 }
 
-fn custom(project: &str, ts: i64, session: &str, visitor: &str, name: &str, props: &str, revenue: Option<i128>) -> Event {
+fn custom(
+    project: &str,
+    ts: i64,
+    session: &str,
+    visitor: &str,
+    name: &str,
+    props: &str,
+    revenue: Option<i128>,
+) -> Event {
     Event {
         event_type: EventType::Custom,
         name: name.into(),
@@ -184,7 +192,8 @@ async fn session_lookup_touches_only_files_holding_the_session() {
     let one = service.run("SELECT count(*) AS n FROM events WHERE session_id = 's-7'", &scope).await.expect("query");
     assert_eq!(render(&one.batches).expect("render"), vec![vec!["3".to_string()]]);
     assert_eq!(one.files_scanned, 1);
-    let two = service.run("SELECT count(*) FROM events WHERE session_id IN ('s-3', 's-9')", &scope).await.expect("query");
+    let two =
+        service.run("SELECT count(*) FROM events WHERE session_id IN ('s-3', 's-9')", &scope).await.expect("query");
     assert_eq!(render(&two.batches).expect("render"), vec![vec!["6".to_string()]]);
     assert_eq!(two.files_scanned, 2);
     let none = service.run("SELECT count(*) FROM events WHERE session_id = 'absent'", &scope).await.expect("query");

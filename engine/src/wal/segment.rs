@@ -90,13 +90,7 @@ impl SegmentReader {
         reader.read_exact(&mut frame[HEADER_LEN..]).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
         let decoded = envelope::decode(SEGMENT_MAGIC, FORMAT_VERSION, &frame).map_err(|e| corrupt(e.to_string()))?;
         let header: SegmentHeader = postcard::from_bytes(decoded.body).map_err(|e| corrupt(e.to_string()))?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            reader,
-            offset: frame.len() as u64,
-            segment: header.segment,
-            end: None,
-        })
+        Ok(Self { path: path.to_path_buf(), reader, offset: frame.len() as u64, segment: header.segment, end: None })
     }
 
     /// The next record, or `None` at the end; after `None`, [`Self::end`] says how it ended.

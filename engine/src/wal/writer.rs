@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 use crate::event::Event;
@@ -166,10 +166,7 @@ impl WriterState {
                         break;
                     }
                 }
-                next = match rx.try_recv() {
-                    Ok(cmd) => Some(cmd),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-                };
+                next = rx.try_recv().ok();
             }
             if !waiters.is_empty() {
                 self.commit_group(events, waiters);
@@ -268,7 +265,12 @@ mod tests {
     }
 
     fn config(dir: &Path) -> WalWriterConfig {
-        WalWriterConfig { dir: dir.to_path_buf(), segment_max_bytes: 1 << 30, queue_capacity: 1024, max_group_events: 10_000 }
+        WalWriterConfig {
+            dir: dir.to_path_buf(),
+            segment_max_bytes: 1 << 30,
+            queue_capacity: 1024,
+            max_group_events: 10_000,
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,10 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([("content-type", "text/plain; version=0.0.4")], state.metrics.render())
 }
 
-pub async fn flush(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn flush(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
     require_admin(&authenticate(&headers, &state.admin_token_hash, &state.metadata)?)?;
     let report = state.engine.flush().await?;
     Ok(Json(json!(report)))

@@ -21,7 +21,11 @@ struct SqlRequest {
     format: Option<String>,
 }
 
-pub async fn post_query(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn post_query(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let principal = authenticate(&headers, &state.admin_token_hash, &state.metadata)?;
     let bytes = read_body(body, state.config.max_body_bytes).await?;
     let req: SqlRequest =
@@ -51,7 +55,9 @@ pub async fn get_query(
 async fn run(state: &AppState, principal: &Principal, sql: &str, format: Option<&str>) -> Result<Response, ApiError> {
     require_scope(principal, KeyScope::Query)?;
     let format: ResultFormat = match format {
-        Some(f) => f.parse().map_err(|e: footfall_sql::format::FormatError| ApiError::bad_request("invalid_format", e.to_string()))?,
+        Some(f) => f
+            .parse()
+            .map_err(|e: footfall_sql::format::FormatError| ApiError::bad_request("invalid_format", e.to_string()))?,
         None => ResultFormat::Json,
     };
     let scope = match principal {
@@ -59,7 +65,8 @@ async fn run(state: &AppState, principal: &Principal, sql: &str, format: Option<
         Principal::Key(key) => QueryScope::Project(key.project.clone()),
     };
     let output = state.queries.run(sql, &scope).await?;
-    let body = encode_results(format, &output.schema, &output.batches).map_err(|e| ApiError::internal(e.to_string()))?;
+    let body =
+        encode_results(format, &output.schema, &output.batches).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
