@@ -91,8 +91,17 @@ struct NativeEvent {
     user_agent: Option<String>,
 }
 
-/// Splits a native body (JSON array, NDJSON, or one JSON object) into per-event results.
-pub fn parse_native(body: &[u8], now_ms: i64) -> Result<Vec<Result<Incoming, String>>, BodyError> {
+/// How the sender framed its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `application/json`: the body must be one JSON document, an array of events or one event.
+    Json,
+    /// `application/x-ndjson` or unspecified: an array if it starts with `[`, else one event per line.
+    Lines,
+}
+
+/// Splits a native body into per-event results.
+pub fn parse_native(body: &[u8], framing: Framing, now_ms: i64) -> Result<Vec<Result<Incoming, String>>, BodyError> {
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
@@ -101,6 +110,13 @@ pub fn parse_native(body: &[u8], now_ms: i64) -> Result<Vec<Result<Incoming, Str
     if trimmed.starts_with('[') {
         let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| BodyError::Json(e.to_string()))?;
         return Ok(items.into_iter().map(|raw| parse_one(raw.get(), now_ms)).collect());
+    }
+    if framing == Framing::Json {
+        let one: &RawValue = serde_json::from_str(text).map_err(|e| BodyError::Json(e.to_string()))?;
+        if !one.get().starts_with('{') {
+            return Err(BodyError::Json("expected an array of events or one event object".into()));
+        }
+        return Ok(vec![parse_one(one.get(), now_ms)]);
     }
     Ok(text.lines().filter(|l| !l.trim().is_empty()).map(|line| parse_one(line, now_ms)).collect())
 }
@@ -322,7 +338,7 @@ mod tests {
     #[test]
     fn array_and_ndjson_give_per_event_results() {
         let body = br#"[{"project":"p","url":"https://a.com/"},{"project":"p","type":"event"},{"project":"p","type":"event","name":"signup","props":{"plan":"pro"},"timestamp":"2025-11-24T10:00:00Z"}]"#;
-        let out = parse_native(body, NOW).unwrap();
+        let out = parse_native(body, Framing::Json, NOW).unwrap();
         assert!(out[0].is_ok());
         assert!(out[1].as_ref().unwrap_err().contains("name"));
         let e = out[2].as_ref().unwrap();
@@ -331,7 +347,7 @@ mod tests {
         assert_eq!(e.timestamp_ms, 1_763_978_400_000);
 
         let nd = b"{\"project\":\"p\",\"url\":\"https://a.com/\"}\n\nnot json\n{\"project\":\"p\",\"url\":\"https://a.com/\",\"timestamp\":1763978400000}\n";
-        let out = parse_native(nd, NOW).unwrap();
+        let out = parse_native(nd, Framing::Lines, NOW).unwrap();
         assert_eq!(out.len(), 3);
         assert!(out[0].is_ok() && out[1].is_err() && out[2].is_ok());
     }
@@ -350,19 +366,22 @@ mod tests {
             r#"{"project":"p","url":"https://a.com/","revenue":{"amount":"1","currency":"euro"}}"#,
             r#"{"project":"p","url":"https://a.com/","ip":"nope"}"#,
         ] {
-            let out = parse_native(bad.as_bytes(), NOW).unwrap();
+            let out = parse_native(bad.as_bytes(), Framing::Json, NOW).unwrap();
             assert!(out[0].is_err(), "{bad} accepted");
         }
         let long = format!(r#"{{"project":"p","url":"https://a.com/{}"}}"#, "x".repeat(MAX_URL_BYTES));
-        assert!(parse_native(long.as_bytes(), NOW).unwrap()[0].is_err());
+        assert!(parse_native(long.as_bytes(), Framing::Lines, NOW).unwrap()[0].is_err());
     }
 
     #[test]
     fn bodies_that_are_not_json_or_utf8_are_refused_whole() {
-        assert!(parse_native(b"[1,", NOW).unwrap_err().to_string().contains("JSON"));
-        assert_eq!(parse_native(&[0xff, 0xfe], NOW), Err(BodyError::NotUtf8));
-        assert_eq!(parse_native(b"  ", NOW), Err(BodyError::Empty));
-        assert!(parse_native(b"[]", NOW).unwrap().is_empty());
+        assert!(parse_native(b"[1,", Framing::Lines, NOW).unwrap_err().to_string().contains("JSON"));
+        assert!(parse_native(b"{not json}", Framing::Json, NOW).is_err());
+        assert!(parse_native(b"\"just a string\"", Framing::Json, NOW).is_err());
+        assert_eq!(parse_native(b"{not json}", Framing::Lines, NOW).unwrap().len(), 1);
+        assert_eq!(parse_native(&[0xff, 0xfe], Framing::Json, NOW), Err(BodyError::NotUtf8));
+        assert_eq!(parse_native(b"  ", Framing::Json, NOW), Err(BodyError::Empty));
+        assert!(parse_native(b"[]", Framing::Json, NOW).unwrap().is_empty());
     }
 
     #[test]

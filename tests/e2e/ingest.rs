@@ -16,8 +16,7 @@ fn digits(s: &str) -> String {
 /// a JSON object already).
 fn props_of(v: &Value) -> Value {
     match v {
-        Value::String(s) => serde_json::from_str(s)
-            .unwrap_or_else(|e| panic!("props is not JSON text ({e}): {s:?}")),
+        Value::String(s) => serde_json::from_str(s).unwrap_or_else(|e| panic!("props is not JSON text ({e}): {s:?}")),
         other => other.clone(),
     }
 }
@@ -33,10 +32,7 @@ fn ingest_native_then_sql() {
     let ms_ts = Utc::now() - Duration::hours(2);
 
     // A JSON array.
-    let mut first = pageview(
-        "site1",
-        "https://example.com/pricing?utm_source=news&utm_medium=email",
-    );
+    let mut first = pageview("site1", "https://example.com/pricing?utm_source=news&utm_medium=email");
     first["referrer"] = json!("https://news.ycombinator.com/item?id=1");
     first["session_id"] = json!("sess-a");
     let mut ts_rfc = pageview("site1", "https://example.com/ts-rfc");
@@ -46,12 +42,7 @@ fn ingest_native_then_sql() {
     let batch = vec![
         first,
         pageview("site1", "https://example.com/"),
-        custom_event(
-            "site1",
-            "signup",
-            "https://example.com/signup",
-            json!({"plan": "pro", "seats": 3}),
-        ),
+        custom_event("site1", "signup", "https://example.com/signup", json!({"plan": "pro", "seats": 3})),
         ts_rfc,
         ts_ms,
     ];
@@ -60,18 +51,12 @@ fn ingest_native_then_sql() {
     // NDJSON.
     let ndjson = vec![
         pageview("site1", "https://example.com/blog/post-1"),
-        custom_event(
-            "site1",
-            "click",
-            "https://example.com/blog/post-1",
-            json!({"target": "cta"}),
-        ),
+        custom_event("site1", "click", "https://example.com/blog/post-1", json!({"target": "cta"})),
     ];
     let resp = server.ingest_ndjson(&ingest, &ndjson);
     assert_eq!(resp.status(), 200, "NDJSON ingest: {:?}", resp.text());
     let outcome = footfall_tests::IngestOutcome::from_body(
-        &serde_json::from_str::<Value>(&resp.text().expect("NDJSON ingest body"))
-            .expect("NDJSON ingest body is JSON"),
+        &serde_json::from_str::<Value>(&resp.text().expect("NDJSON ingest body")).expect("NDJSON ingest body is JSON"),
     );
     assert_eq!(outcome.accepted, 2, "NDJSON: {outcome:?}");
     assert!(outcome.rejected.is_empty(), "NDJSON: {outcome:?}");
@@ -88,14 +73,7 @@ fn ingest_native_then_sql() {
         );
         assert_eq!(
             snap["paths"],
-            json!([
-                ["/", 1],
-                ["/blog/post-1", 2],
-                ["/pricing", 1],
-                ["/signup", 1],
-                ["/ts-ms", 1],
-                ["/ts-rfc", 1]
-            ]),
+            json!([["/", 1], ["/blog/post-1", 2], ["/pricing", 1], ["/signup", 1], ["/ts-ms", 1], ["/ts-rfc", 1]]),
             "[{stage}] paths (each exactly once)"
         );
         assert_eq!(
@@ -154,18 +132,12 @@ fn snapshot(server: &Server, token: &str) -> Value {
     let events = server.count(token, "events");
     let pageviews = server.count(token, "pageviews");
     let pageview_types: Vec<Value> = server
-        .sql(
-            token,
-            "SELECT DISTINCT event_type FROM pageviews ORDER BY event_type",
-        )
+        .sql(token, "SELECT DISTINCT event_type FROM pageviews ORDER BY event_type")
         .iter()
         .map(|r| r["event_type"].clone())
         .collect();
     let paths: Vec<Value> = server
-        .sql(
-            token,
-            "SELECT path, count(*) AS c FROM events GROUP BY path ORDER BY path",
-        )
+        .sql(token, "SELECT path, count(*) AS c FROM events GROUP BY path ORDER BY path")
         .iter()
         .map(|r| json!([r["path"], value_i64(&r["c"])]))
         .collect();
@@ -186,10 +158,7 @@ fn snapshot(server: &Server, token: &str) -> Value {
         "session_id": r["session_id"],
     });
     let custom: Vec<Value> = server
-        .sql(
-            token,
-            "SELECT name, props FROM events WHERE event_type <> 'pageview' ORDER BY name",
-        )
+        .sql(token, "SELECT name, props FROM events WHERE event_type <> 'pageview' ORDER BY name")
         .iter()
         .map(|r| json!([r["name"], props_of(&r["props"])]))
         .collect();

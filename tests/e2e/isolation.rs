@@ -1,8 +1,7 @@
 //! Project isolation of query keys, forbidden SQL, and auth on every route.
 
 use footfall_tests::{
-    assert_error_body, json_body, value_str, Server, ServerOpts, ERROR_CODE_FORBIDDEN,
-    ERROR_CODE_UNAUTHORIZED,
+    assert_error_body, json_body, value_str, Server, ServerOpts, ERROR_CODE_FORBIDDEN, ERROR_CODE_UNAUTHORIZED,
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -40,12 +39,8 @@ fn isolation_and_forbidden() {
     let b_ingest = server.create_key("b", "ingest");
     let b_query = server.create_key("b", "query");
 
-    let a_events: Vec<Value> = (0..3)
-        .map(|i| pageview("a", &format!("https://a.example/{i}")))
-        .collect();
-    let b_events: Vec<Value> = (0..5)
-        .map(|i| pageview("b", &format!("https://b.example/{i}")))
-        .collect();
+    let a_events: Vec<Value> = (0..3).map(|i| pageview("a", &format!("https://a.example/{i}"))).collect();
+    let b_events: Vec<Value> = (0..5).map(|i| pageview("b", &format!("https://b.example/{i}"))).collect();
     server.ingest_ok(&a_ingest, &a_events);
     server.ingest_ok(&b_ingest, &b_events);
 
@@ -67,19 +62,13 @@ fn isolation_and_forbidden() {
                  UNION SELECT project_id FROM pageviews) u",
                 1,
             ),
-            (
-                "WITH x AS (SELECT * FROM events) SELECT count(*) AS c FROM x",
-                3,
-            ),
+            ("WITH x AS (SELECT * FROM events) SELECT count(*) AS c FROM x", 3),
             (
                 "SELECT count(*) AS c FROM events \
                  WHERE project_id IN (SELECT project_id FROM pageviews)",
                 3,
             ),
-            (
-                "SELECT count(*) AS c FROM events e JOIN pageviews p ON e.event_id = p.event_id",
-                3,
-            ),
+            ("SELECT count(*) AS c FROM events e JOIN pageviews p ON e.event_id = p.event_id", 3),
             (
                 "SELECT count(*) AS c FROM events WHERE EXISTS \
                  (SELECT 1 FROM events i WHERE i.project_id = 'b')",
@@ -97,19 +86,13 @@ fn isolation_and_forbidden() {
 
         // A qualified name must not reach around the confinement: either an
         // error or a's rows only.
-        for sql in [
-            "SELECT project_id FROM datafusion.public.events",
-            "SELECT project_id FROM public.events",
-        ] {
+        for sql in ["SELECT project_id FROM datafusion.public.events", "SELECT project_id FROM public.events"] {
             let resp = server.sql_request(&a_query, sql, "json");
             let status = resp.status();
             let body = json_body(resp);
             if status == StatusCode::OK {
                 let rows = body.as_array().expect("rows");
-                assert!(
-                    rows.iter().all(|r| r["project_id"] == "a"),
-                    "[{stage}] {sql} leaks other projects: {body}"
-                );
+                assert!(rows.iter().all(|r| r["project_id"] == "a"), "[{stage}] {sql} leaks other projects: {body}");
             } else {
                 assert_eq!(status, StatusCode::BAD_REQUEST, "[{stage}] {sql}: {body}");
                 assert_error_body(&body, None);
@@ -121,30 +104,22 @@ fn isolation_and_forbidden() {
     }
 
     // Forbidden statements, for a project key and for the admin alike.
-    let copy_targets: Vec<(&str, bool)> = ["/tmp/x.csv", "/tmp/y.csv"]
-        .into_iter()
-        .map(|p| (p, std::path::Path::new(p).exists()))
-        .collect();
+    let copy_targets: Vec<(&str, bool)> =
+        ["/tmp/x.csv", "/tmp/y.csv"].into_iter().map(|p| (p, std::path::Path::new(p).exists())).collect();
     for token in [a_query.as_str(), server.admin()] {
         for sql in FORBIDDEN_SQL {
             let resp = server.sql_request(token, sql, "json");
             let status = resp.status();
             let text = resp.text().expect("body");
-            assert!(
-                !text.contains("root:x:0:0"),
-                "{sql} leaked /etc/passwd: {text:.500}"
-            );
-            let body: Value = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{sql}: non-JSON {status} ({e}): {text:.500}"));
+            assert!(!text.contains("root:x:0:0"), "{sql} leaked /etc/passwd: {text:.500}");
+            let body: Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{sql}: non-JSON {status} ({e}): {text:.500}"));
             assert_eq!(status, StatusCode::BAD_REQUEST, "{sql} must be refused: {body}");
             assert_error_body(&body, None);
         }
     }
     for (path, existed) in &copy_targets {
-        assert!(
-            *existed || !std::path::Path::new(path).exists(),
-            "a refused COPY still wrote {path}"
-        );
+        assert!(*existed || !std::path::Path::new(path).exists(), "a refused COPY still wrote {path}");
     }
     // Nothing was dropped or replaced.
     assert_eq!(server.count(server.admin(), "events"), 8);
@@ -205,11 +180,7 @@ fn isolation_and_forbidden() {
             status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED,
             "a project key must not mint keys: {status}"
         );
-        let resp = server
-            .post("/api/v1/admin/flush")
-            .bearer_auth(token)
-            .send()
-            .expect("POST /api/v1/admin/flush");
+        let resp = server.post("/api/v1/admin/flush").bearer_auth(token).send().expect("POST /api/v1/admin/flush");
         let status = resp.status();
         assert!(
             status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED,
@@ -227,13 +198,8 @@ fn isolation_and_forbidden() {
     let body = json_body(resp);
     assert_eq!(status, StatusCode::CONFLICT, "duplicate project: {body}");
     assert_error_body(&body, None);
-    let list = json_body(
-        server
-            .get("/api/v1/projects")
-            .bearer_auth(server.admin())
-            .send()
-            .expect("GET /api/v1/projects"),
-    );
+    let list =
+        json_body(server.get("/api/v1/projects").bearer_auth(server.admin()).send().expect("GET /api/v1/projects"));
     let mut ids: Vec<&str> = list["projects"]
         .as_array()
         .unwrap_or_else(|| panic!("no projects array: {list}"))
@@ -253,6 +219,11 @@ fn isolation_and_forbidden() {
     assert_eq!(outcome.accepted, 2, "{outcome:?}");
     assert_eq!(outcome.rejected_indices(), vec![1], "{outcome:?}");
     assert!(!outcome.rejected[0].1.is_empty(), "rejection without a reason");
-    assert_eq!(server.count(&b_query, "events"), 5, "b got a's smuggled event");
+    assert_eq!(
+        server.scalar(server.admin(), "SELECT count(*) AS c FROM events WHERE path = '/smuggled'"),
+        0,
+        "the event for b sent with a's ingest key was stored"
+    );
+    assert_eq!(server.count(&b_query, "events"), 5);
     assert_eq!(server.count(&a_query, "events"), 5);
 }

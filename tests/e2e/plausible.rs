@@ -12,10 +12,7 @@ fn pv(path: &str) -> Value {
 
 fn assert_accepted(resp: reqwest::blocking::Response, what: &str) {
     let status = resp.status();
-    let dropped = resp
-        .headers()
-        .get("x-footfall-dropped")
-        .map(|v| v.to_str().unwrap_or("?").to_string());
+    let dropped = resp.headers().get("x-footfall-dropped").map(|v| v.to_str().unwrap_or("?").to_string());
     let text = resp.text().unwrap_or_default();
     assert_eq!(status, 202, "{what}: body {text}");
     assert!(
@@ -32,9 +29,7 @@ fn rows_by_path(server: &Server, token: &str) -> BTreeMap<String, Value> {
         "SELECT path, event_type, name, visitor_id, session_id, referrer_domain, props, \
          revenue_amount, revenue_currency FROM events",
     ) {
-        let path = value_str(&row["path"])
-            .unwrap_or_else(|| panic!("row without a path: {row}"))
-            .to_string();
+        let path = value_str(&row["path"]).unwrap_or_else(|| panic!("row without a path: {row}")).to_string();
         let previous = out.insert(path.clone(), row);
         assert!(previous.is_none(), "path {path} stored twice");
     }
@@ -42,11 +37,8 @@ fn rows_by_path(server: &Server, token: &str) -> BTreeMap<String, Value> {
 }
 
 fn visitor(rows: &BTreeMap<String, Value>, path: &str) -> String {
-    let row = rows
-        .get(path)
-        .unwrap_or_else(|| panic!("no row for {path}: {rows:#?}"));
-    let v = value_str(&row["visitor_id"])
-        .unwrap_or_else(|| panic!("no visitor_id for {path}: {row}"));
+    let row = rows.get(path).unwrap_or_else(|| panic!("no row for {path}: {rows:#?}"));
+    let v = value_str(&row["visitor_id"]).unwrap_or_else(|| panic!("no visitor_id for {path}: {row}"));
     assert!(!v.is_empty(), "empty visitor_id for {path}");
     v.to_string()
 }
@@ -77,10 +69,7 @@ fn plausible_api() {
 
     // X-Forwarded-For is not trusted by default: same visitor as /a.
     for (path, ip) in [("/x1", "198.51.100.1"), ("/x2", "198.51.100.2")] {
-        assert_accepted(
-            server.plausible(&pv(path), UA_CHROME, Some(ip)),
-            &format!("pageview {path} with XFF"),
-        );
+        assert_accepted(server.plausible(&pv(path), UA_CHROME, Some(ip)), &format!("pageview {path} with XFF"));
     }
 
     // Custom event with props and revenue.
@@ -100,9 +89,7 @@ fn plausible_api() {
     let resp = server.plausible(&unknown, UA_CHROME, None);
     assert_eq!(resp.status(), 202, "unknown domain");
     assert_eq!(
-        resp.headers()
-            .get("x-footfall-dropped")
-            .and_then(|v| v.to_str().ok()),
+        resp.headers().get("x-footfall-dropped").and_then(|v| v.to_str().ok()),
         Some("1"),
         "unknown domain must be marked with x-footfall-dropped: 1"
     );
@@ -115,11 +102,7 @@ fn plausible_api() {
 
     let a = &rows["/a"];
     assert_eq!(value_str(&a["event_type"]), Some("pageview"), "{a}");
-    assert_eq!(
-        value_str(&a["referrer_domain"]),
-        Some("news.ycombinator.com"),
-        "{a}"
-    );
+    assert_eq!(value_str(&a["referrer_domain"]), Some("news.ycombinator.com"), "{a}");
 
     let checkout = &rows["/checkout"];
     assert_eq!(value_str(&checkout["name"]), Some("Purchase"), "{checkout}");
@@ -128,26 +111,13 @@ fn plausible_api() {
         other => other.clone(),
     };
     assert_eq!(props, json!({"plan": "pro"}), "{checkout}");
-    assert!(
-        (value_f64(&checkout["revenue_amount"]) - 12.5).abs() < 1e-9,
-        "revenue_amount: {checkout}"
-    );
-    assert_eq!(
-        value_str(&checkout["revenue_currency"]),
-        Some("EUR"),
-        "{checkout}"
-    );
+    assert!((value_f64(&checkout["revenue_amount"]) - 12.5).abs() < 1e-9, "revenue_amount: {checkout}");
+    assert_eq!(value_str(&checkout["revenue_currency"]), Some("EUR"), "{checkout}");
 
     // Same IP + UA: same visitor and session.
     assert_eq!(visitor(&rows, "/a"), visitor(&rows, "/b"), "same IP+UA");
-    assert_eq!(
-        rows["/a"]["session_id"], rows["/b"]["session_id"],
-        "same IP+UA in quick succession is one session"
-    );
-    assert!(
-        value_str(&rows["/a"]["session_id"]).is_some_and(|s| !s.is_empty()),
-        "session_id is set"
-    );
+    assert_eq!(rows["/a"]["session_id"], rows["/b"]["session_id"], "same IP+UA in quick succession is one session");
+    assert!(value_str(&rows["/a"]["session_id"]).is_some_and(|s| !s.is_empty()), "session_id is set");
     // Another UA: another visitor.
     assert_ne!(visitor(&rows, "/a"), visitor(&rows, "/c"), "different UA");
     // Untrusted XFF is ignored.
@@ -160,22 +130,14 @@ fn plausible_trusted_proxy() {
     let server = Server::start(ServerOpts::new().trusted_proxies("127.0.0.1/32"));
     server.create_project("proxied", "example.com");
 
-    for (path, ip) in [
-        ("/x1", "198.51.100.1"),
-        ("/x2", "198.51.100.2"),
-        ("/x3", "198.51.100.1"),
-    ] {
+    for (path, ip) in [("/x1", "198.51.100.1"), ("/x2", "198.51.100.2"), ("/x3", "198.51.100.1")] {
         assert_accepted(
             server.plausible(&pv(path), UA_CHROME, Some(ip)),
             &format!("pageview {path} via trusted proxy"),
         );
     }
     let rows = rows_by_path(&server, server.admin());
-    assert_ne!(
-        visitor(&rows, "/x1"),
-        visitor(&rows, "/x2"),
-        "two client IPs behind a trusted proxy are two visitors"
-    );
+    assert_ne!(visitor(&rows, "/x1"), visitor(&rows, "/x2"), "two client IPs behind a trusted proxy are two visitors");
     assert_eq!(
         visitor(&rows, "/x1"),
         visitor(&rows, "/x3"),

@@ -11,10 +11,7 @@ fn assert_no_leak(server: &Server, stage: &str) {
     assert!(!files.is_empty(), "[{stage}] the data dir is empty");
     for needle in ["SecretUA/123", SECRET_IP] {
         let hits = files_containing(server.data_dir(), needle.as_bytes());
-        assert!(
-            hits.is_empty(),
-            "[{stage}] {needle:?} is stored in {hits:?} (files scanned: {files:?})"
-        );
+        assert!(hits.is_empty(), "[{stage}] {needle:?} is stored in {hits:?} (files scanned: {files:?})");
         let log = std::fs::read(server.log_path()).unwrap_or_default();
         assert!(
             !log.windows(needle.len()).any(|w| w == needle.as_bytes()),
@@ -70,9 +67,6 @@ fn privacy_no_raw_ip_or_user_agent_stored() {
 fn assert_no_leak_offline(server: &Server) {
     for needle in ["SecretUA/123", SECRET_IP] {
         let hits = files_containing(server.data_dir(), needle.as_bytes());
-        assert!(
-            hits.is_empty(),
-            "[after shutdown] {needle:?} is stored in {hits:?}"
-        );
+        assert!(hits.is_empty(), "[after shutdown] {needle:?} is stored in {hits:?}");
     }
 }

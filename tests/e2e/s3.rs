@@ -8,11 +8,7 @@ use crate::pageview;
 
 /// The `<Key>` values of an S3 ListObjectsV2 XML answer.
 fn keys_of(xml: &str) -> Vec<String> {
-    xml.split("<Key>")
-        .skip(1)
-        .filter_map(|rest| rest.split("</Key>").next())
-        .map(str::to_string)
-        .collect()
+    xml.split("<Key>").skip(1).filter_map(|rest| rest.split("</Key>").next()).map(str::to_string).collect()
 }
 
 #[test]
@@ -33,16 +29,9 @@ fn s3_storage() {
     };
     let bucket = format!("footfall-e2e-{}", &random_token()[..12]);
     let http = reqwest::blocking::Client::new();
-    let resp = http
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .unwrap_or_else(|e| panic!("create bucket at {endpoint}: {e}"));
-    assert!(
-        resp.status().is_success(),
-        "create bucket {bucket}: {} {:?}",
-        resp.status(),
-        resp.text()
-    );
+    let resp =
+        http.put(format!("{endpoint}/{bucket}")).send().unwrap_or_else(|e| panic!("create bucket at {endpoint}: {e}"));
+    assert!(resp.status().is_success(), "create bucket {bucket}: {} {:?}", resp.status(), resp.text());
 
     let opts = ServerOpts::new()
         .storage(format!("s3://{bucket}/footfall"))
@@ -56,9 +45,7 @@ fn s3_storage() {
     let ingest = server.create_key("site1", "ingest");
     let query = server.create_key("site1", "query");
 
-    let events: Vec<Value> = (0..30)
-        .map(|i| pageview("site1", &format!("https://example.com/s3/{}", i % 3)))
-        .collect();
+    let events: Vec<Value> = (0..30).map(|i| pageview("site1", &format!("https://example.com/s3/{}", i % 3))).collect();
     server.ingest_ok(&ingest, &events);
     let sql = "SELECT path, count(*) AS c FROM events GROUP BY path ORDER BY path";
     let buffered = server.sql(&query, sql);
@@ -73,9 +60,7 @@ fn s3_storage() {
         .expect("list the bucket");
     let keys = keys_of(&list);
     let today = today_utc();
-    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
-        .format("%Y-%m-%d")
-        .to_string();
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
     let parquet: Vec<&String> = keys
         .iter()
         .filter(|k| {
@@ -87,10 +72,7 @@ fn s3_storage() {
                 && parts[3].ends_with(".parquet")
         })
         .collect();
-    assert!(
-        !parquet.is_empty(),
-        "no footfall/project=site1/day={today}/*.parquet in the bucket; keys: {keys:?}"
-    );
+    assert!(!parquet.is_empty(), "no footfall/project=site1/day={today}/*.parquet in the bucket; keys: {keys:?}");
 
     server.restart();
     assert_eq!(server.sql(&query, sql), buffered, "answers changed across the restart");

@@ -1,5 +1,8 @@
 //! HTTP helpers over Footfall's interface.
 
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::thread;
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -29,15 +32,15 @@ pub struct IngestOutcome {
 
 impl IngestOutcome {
     pub fn from_body(body: &Value) -> Self {
-        let accepted = u64::try_from(value_i64(&body["accepted"]))
-            .unwrap_or_else(|_| panic!("negative `accepted` in {body}"));
+        let accepted =
+            u64::try_from(value_i64(&body["accepted"])).unwrap_or_else(|_| panic!("negative `accepted` in {body}"));
         let rejected = match &body["rejected"] {
             Value::Null => Vec::new(),
             Value::Array(items) => items
                 .iter()
                 .map(|r| {
-                    let index = u64::try_from(value_i64(&r["index"]))
-                        .unwrap_or_else(|_| panic!("negative index in {r}"));
+                    let index =
+                        u64::try_from(value_i64(&r["index"])).unwrap_or_else(|_| panic!("negative index in {r}"));
                     let error = r["error"].as_str().unwrap_or_default().to_string();
                     (index, error)
                 })
@@ -52,26 +55,77 @@ impl IngestOutcome {
     }
 }
 
+/// An HTTP response read off a raw socket by [`Api::post_raw`].
+#[derive(Clone, Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Parses `head` (status line + headers, without the blank line).
+    fn parse_head(head: &[u8]) -> std::io::Result<(u16, Vec<(String, String)>)> {
+        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+        let text = std::str::from_utf8(head).map_err(|_| bad("non-UTF-8 response head"))?;
+        let mut lines = text.split("\r\n");
+        let status_line = lines.next().ok_or_else(|| bad("empty response"))?;
+        let status =
+            status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("bad status line"))?;
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Ok((status, headers))
+    }
+}
+
+/// Decodes a chunked body (best effort: stops at the first malformed chunk).
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = find(data, b"\r\n") {
+        let size = std::str::from_utf8(&data[..line_end])
+            .ok()
+            .and_then(|l| usize::from_str_radix(l.split(';').next().unwrap_or("").trim(), 16).ok());
+        let Some(size) = size else { break };
+        let start = line_end + 2;
+        if size == 0 || data.len() < start + size {
+            break;
+        }
+        out.extend_from_slice(&data[start..start + size]);
+        data = data.get(start + size + 2..).unwrap_or(&[]);
+    }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 /// Reads a response body as JSON, panicking with the raw text if it is not.
 pub fn json_body(resp: Response) -> Value {
     let status = resp.status();
     let text = resp.text().expect("read the response body");
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("response ({status}) is not JSON ({e}): {text:.2000}"))
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("response ({status}) is not JSON ({e}): {text:.2000}"))
 }
 
 /// Asserts the documented error shape `{"error":{"code":"…","message":"…"}}`
 /// (and the code, when given).
 pub fn assert_error_body(body: &Value, code: Option<&str>) {
     let err = &body["error"];
-    let got_code = err["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("error body lacks a string error.code: {body}"));
+    let got_code = err["code"].as_str().unwrap_or_else(|| panic!("error body lacks a string error.code: {body}"));
     assert!(!got_code.is_empty(), "empty error.code: {body}");
-    assert!(
-        err["message"].is_string(),
-        "error body lacks a string error.message: {body}"
-    );
+    assert!(err["message"].is_string(), "error body lacks a string error.message: {body}");
     if let Some(code) = code {
         assert_eq!(got_code, code, "unexpected error code in {body}");
     }
@@ -84,11 +138,7 @@ impl Api {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .expect("build the HTTP client");
-        Self {
-            base,
-            admin_token,
-            client,
-        }
+        Self { base, admin_token, client }
     }
 
     /// `http://127.0.0.1:PORT`
@@ -119,10 +169,7 @@ impl Api {
 
     /// Status of `GET /healthz`.
     pub fn healthz(&self) -> StatusCode {
-        self.get("/healthz")
-            .send()
-            .expect("GET /healthz: the server did not answer")
-            .status()
+        self.get("/healthz").send().expect("GET /healthz: the server did not answer").status()
     }
 
     /// Panics unless `/healthz` answers 200.
@@ -140,11 +187,7 @@ impl Api {
             .expect("POST /api/v1/projects");
         let status = resp.status();
         let body = json_body(resp);
-        assert_eq!(
-            status,
-            StatusCode::CREATED,
-            "create project {id}: unexpected status, body {body}"
-        );
+        assert_eq!(status, StatusCode::CREATED, "create project {id}: unexpected status, body {body}");
         body
     }
 
@@ -158,30 +201,19 @@ impl Api {
             .expect("POST /api/v1/projects/{id}/keys");
         let status = resp.status();
         let body = json_body(resp);
-        assert_eq!(
-            status,
-            StatusCode::CREATED,
-            "create {scope} key for {project}: unexpected status, body {body}"
-        );
-        body["token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no string `token` in {body}"))
-            .to_string()
+        assert_eq!(status, StatusCode::CREATED, "create {scope} key for {project}: unexpected status, body {body}");
+        body["token"].as_str().unwrap_or_else(|| panic!("no string `token` in {body}")).to_string()
     }
 
     /// `POST /api/v1/events` with a JSON array; the transport error is
     /// returned (used while the server gets killed).
     pub fn try_ingest(&self, token: &str, events: &[Value]) -> reqwest::Result<Response> {
-        self.post("/api/v1/events")
-            .bearer_auth(token)
-            .json(&events)
-            .send()
+        self.post("/api/v1/events").bearer_auth(token).json(&events).send()
     }
 
     /// `POST /api/v1/events` with a JSON array.
     pub fn ingest(&self, token: &str, events: &[Value]) -> Response {
-        self.try_ingest(token, events)
-            .expect("POST /api/v1/events: the server did not answer")
+        self.try_ingest(token, events).expect("POST /api/v1/events: the server did not answer")
     }
 
     /// `POST /api/v1/events` with NDJSON (`application/x-ndjson`).
@@ -223,10 +255,7 @@ impl Api {
         let outcome = self.ingest_outcome(token, events);
         assert_eq!(
             outcome,
-            IngestOutcome {
-                accepted: events.len() as u64,
-                rejected: Vec::new()
-            },
+            IngestOutcome { accepted: events.len() as u64, rejected: Vec::new() },
             "ingest: expected every event accepted"
         );
     }
@@ -245,21 +274,14 @@ impl Api {
     pub fn sql_with_files(&self, token: &str, sql: &str) -> (Vec<Value>, Option<u64>) {
         let resp = self.sql_request(token, sql, "json");
         let status = resp.status();
-        let files = resp
-            .headers()
-            .get("x-footfall-files-scanned")
-            .map(|v| {
-                v.to_str()
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                    .unwrap_or_else(|| panic!("bad x-footfall-files-scanned header {v:?}"))
-            });
+        let files = resp.headers().get("x-footfall-files-scanned").map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("bad x-footfall-files-scanned header {v:?}"))
+        });
         let body = json_body(resp);
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "query failed: {sql}\nbody: {body}"
-        );
+        assert_eq!(status, StatusCode::OK, "query failed: {sql}\nbody: {body}");
         match body {
             Value::Array(rows) => (rows, files),
             other => panic!("query result is not a JSON array: {sql}\nbody: {other}"),
@@ -276,9 +298,7 @@ impl Api {
     pub fn scalar(&self, token: &str, sql: &str) -> i64 {
         let rows = self.sql(token, sql);
         assert_eq!(rows.len(), 1, "expected one row from {sql}, got {rows:?}");
-        let obj = rows[0]
-            .as_object()
-            .unwrap_or_else(|| panic!("row is not an object: {}", rows[0]));
+        let obj = rows[0].as_object().unwrap_or_else(|| panic!("row is not an object: {}", rows[0]));
         assert_eq!(obj.len(), 1, "expected one column from {sql}, got {obj:?}");
         let value = obj.values().next().expect("one column");
         value_i64(value)
@@ -291,16 +311,71 @@ impl Api {
 
     /// `POST /api/v1/admin/flush` → asserts 200, returns `files_written`.
     pub fn flush(&self) -> u64 {
-        let resp = self
-            .post("/api/v1/admin/flush")
-            .bearer_auth(&self.admin_token)
-            .send()
-            .expect("POST /api/v1/admin/flush");
+        let resp =
+            self.post("/api/v1/admin/flush").bearer_auth(&self.admin_token).send().expect("POST /api/v1/admin/flush");
         let status = resp.status();
         let body = json_body(resp);
         assert_eq!(status, StatusCode::OK, "flush: unexpected status, body {body}");
-        u64::try_from(value_i64(&body["files_written"]))
-            .unwrap_or_else(|_| panic!("negative files_written in {body}"))
+        u64::try_from(value_i64(&body["files_written"])).unwrap_or_else(|_| panic!("negative files_written in {body}"))
+    }
+
+    /// `POST` over a raw socket, reading the answer while the body is still
+    /// being written. For bodies the server refuses early (413): it may
+    /// answer and close before reading them, which an ordinary client can
+    /// report as a broken pipe instead of the answer.
+    pub fn post_raw(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> std::io::Result<RawResponse> {
+        let addr = self.base.strip_prefix("http://").expect("base URL is http://host:port");
+        let mut stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut head =
+            format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut writer = stream.try_clone()?;
+        let write = thread::spawn(move || {
+            // Errors are expected once the server has answered and closed.
+            let _ = writer.write_all(head.as_bytes());
+            let _ = writer.write_all(&body);
+        });
+
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        let result = loop {
+            let complete = find(&buf, b"\r\n\r\n").and_then(|end| {
+                let (_, headers) = RawResponse::parse_head(&buf[..end]).ok()?;
+                let len: usize =
+                    headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok())?;
+                (buf.len() >= end + 4 + len).then_some(())
+            });
+            if complete.is_some() {
+                break Ok(());
+            }
+            match stream.read(&mut chunk) {
+                Ok(0) => break Ok(()),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                // Reset after the answer arrived: keep what we have.
+                Err(_) if find(&buf, b"\r\n\r\n").is_some() => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        let _ = stream.shutdown(Shutdown::Both);
+        let _ = write.join();
+        result?;
+        let end = find(&buf, b"\r\n\r\n").ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("no complete response head in {} bytes", buf.len()),
+            )
+        })?;
+        let (status, headers) = RawResponse::parse_head(&buf[..end])?;
+        let mut body = buf[end + 4..].to_vec();
+        let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+        if chunked {
+            body = dechunk(&body);
+        }
+        Ok(RawResponse { status, headers, body })
     }
 
     /// `POST /api/event` (Plausible) with a JSON body, a User-Agent and an

@@ -33,10 +33,8 @@ pub fn binary() -> &'static Path {
             None => {
                 let exe = std::env::current_exe().expect("path of the running test executable");
                 // target/<profile>/deps/e2e-xxxx -> target/<profile>/footfall
-                let profile_dir = exe
-                    .parent()
-                    .and_then(Path::parent)
-                    .expect("test executable lives in target/<profile>/deps/");
+                let profile_dir =
+                    exe.parent().and_then(Path::parent).expect("test executable lives in target/<profile>/deps/");
                 profile_dir.join(format!("footfall{}", std::env::consts::EXE_SUFFIX))
             }
         };
@@ -148,16 +146,7 @@ impl Server {
         let log_path = root.path().join("footfall.log");
         let admin_token = random_token();
         let api = Api::new("http://127.0.0.1:1".to_string(), admin_token.clone());
-        let mut server = Server {
-            root,
-            data_dir,
-            log_path,
-            admin_token,
-            opts,
-            child: None,
-            api,
-            starts: 0,
-        };
+        let mut server = Server { root, data_dir, log_path, admin_token, opts, child: None, api, starts: 0 };
         server.spawn();
         server
     }
@@ -195,10 +184,7 @@ impl Server {
     pub fn stop(&mut self) {
         let status = self.terminate();
         if !status.success() {
-            panic!(
-                "server did not exit cleanly after SIGTERM: {status}\n--- log tail ---\n{}",
-                self.log_tail(60)
-            );
+            panic!("server did not exit cleanly after SIGTERM: {status}\n--- log tail ---\n{}", self.log_tail(60));
         }
     }
 
@@ -207,10 +193,7 @@ impl Server {
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("terminate: the server is not running");
         let pid = child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run `kill -TERM`");
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run `kill -TERM`");
         assert!(sent.success(), "`kill -TERM {pid}` failed: {sent}");
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
@@ -314,11 +297,8 @@ impl Server {
             args.extend(self.opts.args.iter().cloned());
 
             self.starts += 1;
-            let mut log = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.log_path)
-                .expect("open the server log");
+            let mut log =
+                OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open the server log");
             writeln!(
                 log,
                 "=== start #{} (attempt {attempt}): {} {} ===",
@@ -333,10 +313,7 @@ impl Server {
             let mut cmd = Command::new(binary());
             cmd.args(&args)
                 .env("FOOTFALL_ADMIN_TOKEN", &self.admin_token)
-                .env(
-                    "RUST_LOG",
-                    std::env::var("FOOTFALL_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
-                )
+                .env("RUST_LOG", std::env::var("FOOTFALL_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()))
                 .env("RUST_BACKTRACE", "1")
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))
@@ -344,9 +321,7 @@ impl Server {
             for (k, v) in &self.opts.env {
                 cmd.env(k, v);
             }
-            let child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn {}: {e}", binary().display()));
+            let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", binary().display()));
             self.child = Some(child);
             self.api = Api::new(format!("http://{listen}"), self.admin_token.clone());
 

@@ -13,10 +13,7 @@ use serde_json::Value;
 /// retries with a new port when the server reports the address in use.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
-    listener
-        .local_addr()
-        .expect("local address of the probe listener")
-        .port()
+    listener.local_addr().expect("local address of the probe listener").port()
 }
 
 /// 32 random hex characters.
@@ -96,16 +93,9 @@ pub fn value_i64(v: &Value) -> i64 {
         Value::Number(n) => n
             .as_i64()
             .or_else(|| n.as_u64().and_then(|u| i64::try_from(u).ok()))
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0)
-                    .map(|f| f as i64)
-            })
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
             .unwrap_or_else(|| panic!("expected an integer, got {v}")),
-        Value::String(s) => s
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("expected an integer, got string {s:?}")),
+        Value::String(s) => s.trim().parse().unwrap_or_else(|_| panic!("expected an integer, got string {s:?}")),
         other => panic!("expected an integer, got {other}"),
     }
 }
@@ -114,13 +104,8 @@ pub fn value_i64(v: &Value) -> i64 {
 /// (decimals are commonly rendered as strings).
 pub fn value_f64(v: &Value) -> f64 {
     match v {
-        Value::Number(n) => n
-            .as_f64()
-            .unwrap_or_else(|| panic!("expected a number, got {v}")),
-        Value::String(s) => s
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("expected a number, got string {s:?}")),
+        Value::Number(n) => n.as_f64().unwrap_or_else(|| panic!("expected a number, got {v}")),
+        Value::String(s) => s.trim().parse().unwrap_or_else(|_| panic!("expected a number, got string {s:?}")),
         other => panic!("expected a number, got {other}"),
     }
 }

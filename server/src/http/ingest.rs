@@ -90,7 +90,12 @@ pub async fn native_events(
     require_scope(&principal, KeyScope::Ingest)?;
     let bytes = read_body(body, state.config.max_body_bytes).await?;
     let now = ingest::now_ms();
-    let parsed = ingest::parse_native(&bytes, now)?;
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/json"));
+    let framing = if is_json { ingest::Framing::Json } else { ingest::Framing::Lines };
+    let parsed = ingest::parse_native(&bytes, framing, now)?;
     let ip = client_ip(peer.ip(), &headers, &state.config.trusted_proxies);
     let ua = user_agent(&headers);
 
