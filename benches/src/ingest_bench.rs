@@ -22,7 +22,14 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
 
-use crate::server::{cpu_seconds, disk_usage, memory, DiskUsage, Server, SpawnOptions};
+use crate::server::{cpu_seconds, disk_usage, machine_busy_seconds, memory, DiskUsage, Server, SpawnOptions};
+
+/// Human-readable lines: stdout normally, stderr under --json so stdout stays one JSON line.
+macro_rules! say {
+    ($json:expr, $($arg:tt)*) => {
+        if $json { eprintln!($($arg)*) } else { println!($($arg)*) }
+    };
+}
 
 #[derive(Parser, Debug)]
 #[command(name = "ingest-bench", about = "Ingest benchmark for Footfall")]
@@ -160,6 +167,64 @@ impl MemorySampler {
     }
 }
 
+/// CPU time over the measured interval: the server's, this load generator's, and everything else
+/// on the machine (other processes compete for the same cores and spoil the figures).
+struct CpuMeter {
+    pid: Option<u32>,
+    server: Option<f64>,
+    client: Option<f64>,
+    machine: Option<f64>,
+}
+
+struct CpuUse {
+    server: Option<f64>,
+    client: Option<f64>,
+    other: Option<f64>,
+}
+
+impl CpuMeter {
+    fn start(pid: Option<u32>) -> Self {
+        Self {
+            pid,
+            server: pid.and_then(|p| cpu_seconds(&p.to_string())),
+            client: cpu_seconds("self"),
+            machine: machine_busy_seconds(),
+        }
+    }
+
+    fn finish(self) -> CpuUse {
+        let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| round(b - a, 2));
+        let server = delta(self.server, self.pid.and_then(|p| cpu_seconds(&p.to_string())));
+        let client = delta(self.client, cpu_seconds("self"));
+        let machine = delta(self.machine, machine_busy_seconds());
+        let other = machine.map(|m| round((m - server.unwrap_or(0.0) - client.unwrap_or(0.0)).max(0.0), 2));
+        CpuUse { server, client, other }
+    }
+}
+
+impl CpuUse {
+    fn print(&self, j: bool, wall: f64) {
+        if let (Some(s), Some(c)) = (self.server, self.client) {
+            say!(
+                j,
+                "CPU         server {s:.1} s ({:.2} cores), load generator {c:.1} s ({:.2} cores)",
+                s / wall,
+                c / wall
+            );
+        }
+        if let Some(o) = self.other {
+            say!(j, "            other processes {o:.1} s ({:.2} cores)", o / wall);
+            if o / wall > 0.2 {
+                say!(
+                    j,
+                    "WARNING     other processes used {:.2} cores during the measurement: figures are not clean",
+                    o / wall
+                );
+            }
+        }
+    }
+}
+
 fn progress_task(
     every: f64,
     label: &'static str,
@@ -268,13 +333,6 @@ async fn main() {
             std::process::exit(2);
         }
     }
-}
-
-/// Human-readable lines: stdout normally, stderr under --json so stdout stays one JSON line.
-macro_rules! say {
-    ($json:expr, $($arg:tt)*) => {
-        if $json { eprintln!($($arg)*) } else { println!($($arg)*) }
-    };
 }
 
 async fn run(args: Args) -> Result<(Value, bool)> {
@@ -410,8 +468,7 @@ async fn run_batches(ctx: &Bench) -> Result<(Value, bool)> {
     let latencies = Arc::new(Mutex::new(Latencies::default()));
     let url = format!("{}/api/v1/events", ctx.server.base);
 
-    let server_cpu_before = ctx.server.pid.and_then(|p| cpu_seconds(&p.to_string()));
-    let client_cpu_before = cpu_seconds("self");
+    let cpu = CpuMeter::start(ctx.server.pid);
     let sampler = MemorySampler::start(ctx.server.pid);
     let stop_progress = Arc::new(AtomicBool::new(false));
     let acked_progress = Arc::new(AtomicU64::new(0));
@@ -496,14 +553,7 @@ async fn run_batches(ctx: &Bench) -> Result<(Value, bool)> {
     progress.abort();
     let max_sampled_rss = sampler.finish().await;
     let peak_rss_ingest = ctx.server.pid.and_then(memory).map(|(hwm, _)| hwm);
-    let server_cpu = match (server_cpu_before, ctx.server.pid.and_then(|p| cpu_seconds(&p.to_string()))) {
-        (Some(a), Some(b)) => Some(round(b - a, 2)),
-        _ => None,
-    };
-    let client_cpu = match (client_cpu_before, cpu_seconds("self")) {
-        (Some(a), Some(b)) => Some(round(b - a, 2)),
-        _ => None,
-    };
+    let cpu = cpu.finish();
     let wal_bytes = ctx.server.wal_dir().map(|d| disk_usage(&d).map(|u| u.total())).transpose()?;
 
     let acked = totals.acked.load(Ordering::Relaxed);
@@ -536,10 +586,11 @@ async fn run_batches(ctx: &Bench) -> Result<(Value, bool)> {
             "peak_rss_bytes": peak_rss_ingest,
             "max_sampled_rss_bytes": ctx.server.pid.map(|_| max_sampled_rss),
             "peak_rss_after_flush_bytes": after.peak_rss_after_flush,
-            "cpu_secs": server_cpu,
+            "cpu_secs": cpu.server,
             "wal_bytes_before_flush": wal_bytes,
         },
-        "client_cpu_secs": client_cpu,
+        "client_cpu_secs": cpu.client,
+        "other_cpu_secs": cpu.other,
         "flush": { "secs": round(after.flush_secs, 3), "report": after.flush_report },
         "storage": storage_json(after.stored, after.count),
         "sql_count": after.count,
@@ -573,9 +624,7 @@ async fn run_batches(ctx: &Bench) -> Result<(Value, bool)> {
             mib(after.peak_rss_after_flush.unwrap_or(hwm))
         );
     }
-    if let (Some(s), Some(c)) = (server_cpu, client_cpu) {
-        say!(j, "CPU         server {s:.1} s ({:.2} cores), load generator {c:.1} s ({:.2} cores)", s / wall, c / wall);
-    }
+    cpu.print(j, wall);
     if let Some(w) = wal_bytes {
         say!(j, "WAL         {:.1} MiB before the flush ({:.1} B/event)", mib(w), w as f64 / acked.max(1) as f64);
     }
@@ -625,8 +674,7 @@ async fn run_beacons(ctx: &Bench) -> Result<(Value, bool)> {
     let totals = Arc::new(SendTotals::default());
     let latencies = Arc::new(Mutex::new(Latencies::default()));
     let url = format!("{}/api/event", ctx.server.base);
-    let server_cpu_before = ctx.server.pid.and_then(|p| cpu_seconds(&p.to_string()));
-    let client_cpu_before = cpu_seconds("self");
+    let cpu = CpuMeter::start(ctx.server.pid);
     let sampler = MemorySampler::start(ctx.server.pid);
     let stop_progress = Arc::new(AtomicBool::new(false));
     let done_progress = Arc::new(AtomicU64::new(0));
@@ -697,14 +745,7 @@ async fn run_beacons(ctx: &Bench) -> Result<(Value, bool)> {
     progress.abort();
     let max_sampled_rss = sampler.finish().await;
     let peak_rss = ctx.server.pid.and_then(memory).map(|(hwm, _)| hwm);
-    let server_cpu = match (server_cpu_before, ctx.server.pid.and_then(|p| cpu_seconds(&p.to_string()))) {
-        (Some(a), Some(b)) => Some(round(b - a, 2)),
-        _ => None,
-    };
-    let client_cpu = match (client_cpu_before, cpu_seconds("self")) {
-        (Some(a), Some(b)) => Some(round(b - a, 2)),
-        _ => None,
-    };
+    let cpu = cpu.finish();
     let acked = totals.acked.load(Ordering::Relaxed);
     let after = flush_and_check(ctx, disk_before, count_before).await?;
     let latency = std::mem::take(&mut *latencies.lock().unwrap()).summary();
@@ -725,9 +766,10 @@ async fn run_beacons(ctx: &Bench) -> Result<(Value, bool)> {
             "peak_rss_bytes": peak_rss,
             "max_sampled_rss_bytes": ctx.server.pid.map(|_| max_sampled_rss),
             "peak_rss_after_flush_bytes": after.peak_rss_after_flush,
-            "cpu_secs": server_cpu,
+            "cpu_secs": cpu.server,
         },
-        "client_cpu_secs": client_cpu,
+        "client_cpu_secs": cpu.client,
+        "other_cpu_secs": cpu.other,
         "flush": { "secs": round(after.flush_secs, 3), "report": after.flush_report },
         "storage": storage_json(after.stored, after.count),
         "sql_count": after.count,
@@ -748,9 +790,7 @@ async fn run_beacons(ctx: &Bench) -> Result<(Value, bool)> {
     if let Some(hwm) = peak_rss {
         say!(j, "server RSS  peak {:.0} MiB", mib(hwm));
     }
-    if let (Some(s), Some(c)) = (server_cpu, client_cpu) {
-        say!(j, "CPU         server {s:.1} s ({:.2} cores), load generator {c:.1} s ({:.2} cores)", s / wall, c / wall);
-    }
+    cpu.print(j, wall);
     print_storage(j, after.stored, after.count);
     for e in &errors {
         say!(j, "error       {e}");

@@ -238,6 +238,19 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((utime + stime) / ticks.max(1.0))
 }
 
+/// CPU seconds the whole machine has spent busy (all CPUs, from /proc/stat): with the server's and
+/// this process's own CPU time it shows how much else ran during a measurement.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<f64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal ...
+    let busy = v.iter().take(8).sum::<f64>() - v.get(3)? - v.get(4)?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(busy / ticks.max(1.0))
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DiskUsage {
     pub parquet_bytes: u64,
