@@ -1,13 +1,5 @@
 //! The `footfall` binary: `footfall serve` starts ingest, storage and SQL in one process.
 
-mod config;
-mod enrich;
-mod http;
-mod ingest;
-mod metadata;
-mod privacy;
-mod sessions;
-
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -24,11 +16,11 @@ use footfall_sql::{QueryConfig, QueryScope, QueryService};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::sync::watch;
 
-use crate::config::{Config, ServeArgs};
-use crate::http::AppState;
-use crate::metadata::{hash_token, Metadata};
-use crate::privacy::VisitorHasher;
-use crate::sessions::SessionTracker;
+use footfall_server::config::{Config, ServeArgs};
+use footfall_server::http::AppState;
+use footfall_server::metadata::{hash_token, Metadata};
+use footfall_server::privacy::VisitorHasher;
+use footfall_server::sessions::SessionTracker;
 
 #[derive(Parser)]
 #[command(name = "footfall", version, about = "Privacy-first web analytics on your own storage")]
@@ -140,9 +132,12 @@ async fn serve(config: Config) -> Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, storage = %location, data_dir = %config.data_dir.display(), "listening");
-    axum::serve(listener, http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        footfall_server::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
 
     tracing::info!("shutting down: flushing buffered events");
     let _ = stop_tx.send(true);
@@ -189,7 +184,7 @@ async fn housekeeping(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = stop.changed() => return,
         }
-        state.sessions.expire(ingest::now_ms());
+        state.sessions.expire(footfall_server::ingest::now_ms());
         if let Err(e) = state.hasher.rotate() {
             tracing::error!(error = %e, "rotating visitor salts");
         }
