@@ -1,0 +1,1 @@
+((o,l)=>{const n=l?.m;if(!n)return;const f=(e,t)=>{if(e==null||t==null)return;const i={experiment_id:""+e,variant_id:""+t};n.s("experiment",i,1),Object.assign(n.x,i)};o.footfall=Object.assign((e,t,i)=>e=="experiment"?f(t,i):l(e,t,i),l),n.q=n.q.filter(e=>e[0]!="experiment"||f(e[1],e[2]))})(window,window.footfall);
