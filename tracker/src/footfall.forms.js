@@ -1,154 +1,111 @@
-// Footfall forms module: start, submit, abandon and validation errors per <form>, with time per
-// field. Field VALUES never leave the page: a value is only tested for emptiness (fields_completed
-// is a count), and error messages are the browser's validationMessage, which never quotes it.
-(function (d, m) {
+// Footfall forms module: start, submit, abandon and validation errors per <form>, with the time
+// spent in each field. Field VALUES never leave the page: a value is only tested for emptiness
+// (fields_completed is a count), and error messages are the browser's validationMessage, which
+// never quotes the value.
+((d, m) => {
   if (!m) return;
-  var forms = [];
-  var pageStart = Date.now();
-  var now = function () {
-    return Date.now();
-  };
+  const now = () => Date.now();
+  let forms = [];
+  let pageStart = now();
 
-  var fieldsOf = function (form) {
-    return [].filter.call(form.elements, function (el) {
-      return el.name !== undefined && !/^(hidden|submit|button|reset|image)$/.test(el.type) && el.tagName != 'FIELDSET' && el.tagName != 'OBJECT' && el.tagName != 'OUTPUT';
-    });
-  };
-  var fieldName = function (el) {
-    return el.name || el.id || el.type || el.tagName.toLowerCase();
-  };
-  var filled = function (el) {
-    return /^(checkbox|radio)$/.test(el.type) ? el.checked : !!el.value;
-  };
+  const fieldsOf = (form) =>
+    [...form.elements].filter(
+      (el) => !/^(hidden|submit|button|reset|image|fieldset|object|output)$/.test(el.type || el.tagName.toLowerCase())
+    );
+  const fieldName = (el) => el.name || el.id || el.type || el.tagName.toLowerCase();
+  const filled = (el) => (/^(checkbox|radio)$/.test(el.type) ? el.checked : el.value != ''); // emptiness only
 
-  var state = function (el, create) {
-    var form = el && el.form;
-    if (!form) return;
-    for (var i = 0; i < forms.length; i++) if (forms[i].f == form) return forms[i];
-    if (!create) return;
-    var s = { f: form, t: now(), fields: {}, order: [], done: 0 };
-    forms.push(s);
-    send(s, 'start', { time_to_first_field_ms: s.t - pageStart });
-    return s;
-  };
-  var field = function (s, el) {
-    var n = fieldName(el);
-    if (!s.fields[n]) {
-      s.fields[n] = { field_name: n, time_spent_ms: 0, changes_count: 0 };
-      s.order.push(n);
-    }
-    return s.fields[n];
-  };
-
-  var send = function (s, event, extra, urgent) {
-    var form = s.f;
-    var els = fieldsOf(form);
-    var completed = {};
-    els.forEach(function (el) {
-      if (filled(el)) completed[fieldName(el)] = 1;
-    });
-    var names = {};
-    els.forEach(function (el) {
-      names[fieldName(el)] = 1;
-    });
+  const send = (s, form_event, extra, urgent) => {
+    const form = s.form;
+    const els = fieldsOf(form);
+    const names = new Set(els.map(fieldName));
+    const completed = new Set(els.filter(filled).map(fieldName));
     m.s(
       'form',
-      Object.assign(
-        {
-          form_event: event,
-          form_id: form.id || null,
-          form_name: form.getAttribute('name') || null,
-          fields_total: Object.keys(names).length,
-          fields_interacted: s.order.length,
-          fields_completed: Object.keys(completed).length,
-          field_interactions: event == 'start' ? null : s.order.map(function (n) {
-            return s.fields[n];
-          }),
-        },
-        extra
-      ),
+      {
+        form_event,
+        form_id: form.id || undefined,
+        form_name: form.getAttribute('name') || undefined,
+        fields_total: names.size,
+        fields_interacted: s.fields.size,
+        fields_completed: completed.size,
+        field_interactions: form_event == 'start' ? undefined : [...s.fields.values()],
+        ...extra,
+      },
       urgent
     );
   };
 
-  var focused; // [state, field record, focus time]
-  var blur = function () {
-    if (focused) {
-      focused[1].time_spent_ms += now() - focused[2];
-      focused = 0;
+  // The state of a form (created, with a `start` event, on the first focus or input in it).
+  const state = (form) => {
+    if (!form) return;
+    let s = forms.find((s) => s.form == form);
+    if (!s) {
+      forms.push((s = { form, t: now(), fields: new Map(), done: 0 }));
+      send(s, 'start', { time_to_first_field_ms: s.t - pageStart });
     }
+    return s;
+  };
+  // The state and the field record of a form field event target, if it is a tracked field.
+  const field = (el) => {
+    if (!el.form || !fieldsOf(el.form).includes(el)) return [];
+    const s = state(el.form);
+    const n = fieldName(el);
+    if (!s.fields.has(n)) s.fields.set(n, { field_name: n, time_spent_ms: 0, changes_count: 0 });
+    return [s, s.fields.get(n)];
   };
 
-  d.addEventListener(
-    'focusin',
-    function (e) {
-      var s = state(e.target, 1);
-      if (!s || fieldsOf(s.f).indexOf(e.target) < 0) return;
-      blur();
-      focused = [s, field(s, e.target), now()];
-    },
-    true
-  );
-  d.addEventListener('focusout', blur, true);
-  d.addEventListener(
-    'input',
-    function (e) {
-      state(e.target, 1); // autofill or script input without focus still starts the form
-    },
-    true
-  );
-  d.addEventListener(
-    'change',
-    function (e) {
-      var s = state(e.target, 1);
-      if (s && fieldsOf(s.f).indexOf(e.target) >= 0) field(s, e.target).changes_count++;
-    },
-    true
-  );
+  let focused; // [field record, focus time]
+  const blur = () => {
+    if (focused) focused[0].time_spent_ms += now() - focused[1];
+    focused = 0;
+  };
 
-  var invalid = [];
-  d.addEventListener(
-    'invalid',
-    function (e) {
-      var s = state(e.target, 1);
-      if (!s) return;
-      if (!invalid.length)
-        setTimeout(function () {
-          var byForm = invalid;
-          invalid = [];
-          forms.forEach(function (s) {
-            var msgs = byForm.filter(function (x) {
-              return x[0] == s;
-            }).map(function (x) {
-              return x[1];
-            });
-            if (msgs.length) send(s, 'error', { error_messages: msgs });
-          });
-        }, 0);
-      invalid.push([s, e.target.validationMessage || 'invalid']);
-    },
-    true
-  );
-
-  d.addEventListener(
-    'submit',
-    function (e) {
-      var s = state({ form: e.target }, 1);
-      if (!s) return;
-      blur();
-      s.done = 1;
-      send(s, 'submit', { time_to_submit_ms: now() - s.t }, 1);
-    },
-    true
-  );
-
-  // Leaving (hidden or SPA navigation) with a started form not submitted: abandoned.
-  m.h.push(function (isNav) {
+  const listen = (type, fn) => d.addEventListener(type, fn, true);
+  listen('focusin', (e) => {
+    const [, f] = field(e.target);
     blur();
-    forms.forEach(function (s) {
+    if (f) focused = [f, now()];
+  });
+  listen('focusout', blur);
+  listen('input', (e) => field(e.target)); // autofill or scripted input without focus still starts the form
+  listen('change', (e) => {
+    const [, f] = field(e.target);
+    if (f) f.changes_count++;
+  });
+
+  // `invalid` fires once per invalid field on a submit attempt: one `error` event per form and attempt.
+  let invalid = [];
+  listen('invalid', (e) => {
+    const [s] = field(e.target);
+    if (!s) return;
+    if (!invalid.length)
+      setTimeout(() => {
+        const all = invalid;
+        invalid = [];
+        forms.forEach((s) => {
+          const msgs = all.filter((x) => x[0] == s).map((x) => x[1]);
+          if (msgs.length) send(s, 'error', { error_messages: msgs });
+        });
+      });
+    invalid.push([s, e.target.validationMessage || 'invalid']);
+  });
+
+  listen('submit', (e) => {
+    const s = state(e.target);
+    if (!s) return;
+    blur();
+    s.done = 1;
+    send(s, 'submit', { time_to_submit_ms: now() - s.t }, 1); // urgent: the page may be leaving
+  });
+
+  // Leaving (hidden, or an SPA navigation) with a started form not submitted: abandoned.
+  m.h.push((isNav) => {
+    blur();
+    forms.forEach((s) => {
       if (!s.done) {
         s.done = 1;
-        send(s, 'abandon', { time_to_submit_ms: null });
+        send(s, 'abandon');
       }
     });
     if (isNav) {
@@ -156,4 +113,4 @@
       pageStart = now();
     }
   });
-})(document, window.footfall && window.footfall.m);
+})(document, window.footfall?.m);

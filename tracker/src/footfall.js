@@ -1,55 +1,50 @@
 // Footfall core tracker. Wire format: docs/tracker.md and the protocol spec §1–2.
 // Kept deliberately small (≤ 1.5 KB gzipped): everything optional lives in modules.
 ((w, d) => {
-  const nav = w.navigator;
-  const loc = w.location;
+  const nav = navigator;
+  const loc = location;
   const script = d.currentScript;
-  const attr = (n) => script.getAttribute('data-' + n);
-  const has = (n) => attr(n) != null;
+  const cfg = script.dataset; // data-* attributes of this <script>
   const now = () => Date.now();
   const on = (target, types, fn, capture) =>
-    types.split(' ').forEach((t) => target.addEventListener(t, fn, capture || { passive: 1 }));
-  const origFetch = w.fetch;
-  const api = attr('api') || new URL('/api/event', script.src).href;
-  const domain = attr('domain') || loc.hostname;
-  const hashMode = has('hash');
+    types.split(' ').map((t) => target.addEventListener(t, fn, capture));
+  const origFetch = fetch;
+  const api = cfg.api || new URL('/api/event', script.src).href;
+  const domain = cfg.domain || loc.hostname;
+  const hashMode = 'hash' in cfg;
   const download = RegExp(
-    `\\.(${(attr('file-extensions') || 'pdf|docx?|xlsx?|pptx?|csv|txt|zip|rar|7z|gz|dmg|exe|msi|apk|mp[34]|mov').replace(/,/g, '|')})$`,
+    `\\.(${(cfg.fileExtensions || 'pdf|docx?|xlsx?|pptx?|csv|zip|gz|7z|dmg|exe|mp[34]').replace(/,/g, '|')})$`,
     'i'
   );
-  let dims = JSON.parse(attr('dimensions'));
+  let dims = cfg.dimensions && JSON.parse(cfg.dimensions);
 
   // Privacy switches, evaluated on every send: setting the opt-out flag stops tracking at once.
   const off =
-    (has('respect-dnt') && (nav.doNotTrack == '1' || nav.globalPrivacyControl)) ||
-    (!has('allow-localhost') && /^(localhost|127\.|\[::1\]|$)/.test(loc.hostname));
+    ('respectDnt' in cfg && (nav.doNotTrack == 1 || nav.globalPrivacyControl)) ||
+    (!('allowLocalhost' in cfg) && /^(localhost|127\.|\[::1|$)/.test(loc.hostname));
   const blocked = () => {
     try {
       return off || w.footfall_ignore || localStorage.footfall_ignore == 'true';
-    } catch {
-      return 1; // storage access refused (sandboxed frame): the flag can't be read, stay silent
-    }
+    } catch {} // storage refused (sandboxed frame): no flag can have been set there
   };
 
   let queue = [];
   let timer;
-  const flush = (beacon) => {
-    timer = 0; // a pending timer then finds the queue empty
-    if (!queue.length) return;
-    // null fields are left out
-    const body = JSON.stringify(queue[1] ? queue : queue[0], (k, v) => v ?? undefined);
+  // Sends the queue as one JSON array (undefined fields left out). A string body goes as text/plain:
+  // a CORS-simple request, no preflight. A pending timer later finds the queue empty.
+  const flush = (beacon, body = JSON.stringify(queue)) => {
+    timer = 0;
+    queue[0] && ((beacon && nav.sendBeacon(api, body)) || origFetch(api, { method: 'POST', body, keepalive: 1 }).catch(() => {}));
     queue = [];
-    (beacon && nav.sendBeacon(api, body)) ||
-      // A string body is sent as text/plain: a CORS-simple request, no preflight.
-      origFetch(api, { method: 'POST', body, keepalive: true }).catch(() => {});
   };
 
   // The module API (window.footfall.m): modules send through it and hook into the page's life.
   const m = {
-    a: attr, // read a data-* attribute of the core <script>
+    a: cfg, // the core <script>'s dataset: data-* attributes
     h: [], // hide hooks: fn(isNavigation), called before the page's events are flushed
     p: [], // new-page hooks: fn(), called after each pageview (SPA pageviews too)
     q: [], // calls of module commands made before the module loaded
+    x: {}, // fields added to custom events (experiments module)
     // send(type, fields, urgent): urgent events leave now, others within 3 s or at page hide
     s(type, fields, urgent) {
       if (blocked()) return;
@@ -60,7 +55,7 @@
   };
 
   let start, lastInput, active, scroll;
-  let referrer = d.referrer || null; // the first pageview's only
+  let referrer = d.referrer || undefined; // the first pageview's only
   const pageUrl = () => (hashMode ? loc.href : loc.href.split('#')[0]);
   // Active time: each input counts until the next one, at most 30 s (idle after that); hidden never counts.
   // Scroll depth: the deepest point of the page seen so far, in % of its height.
@@ -70,14 +65,14 @@
     lastInput = !d.hidden && t;
     scroll = Math.max(
       scroll,
-      Math.min(100, Math.round(((w.scrollY + w.innerHeight) / d.documentElement.scrollHeight) * 100))
+      Math.min(100, Math.round((100 * (scrollY + innerHeight)) / d.documentElement.scrollHeight))
     );
   };
 
   // End of a page (hidden, or left by SPA navigation): modules report, then cumulative engagement.
   const endPage = (isNav) => {
     activity();
-    m.h.forEach((fn) => fn(isNav));
+    m.h.map((fn) => fn(isNav));
     const t = now() - start;
     m.s(
       'engagement',
@@ -90,7 +85,6 @@
     m.id = crypto.getRandomValues(new BigUint64Array(1))[0].toString(16).padStart(16, 0);
     m.url = pageUrl();
     m.c = { click_count: 0 }; // the interactions module adds rage_clicks and copy_events
-    m.x = {};
     start = now();
     lastInput = active = scroll = 0;
     activity();
@@ -101,16 +95,16 @@
         title: d.title,
         screen_width: screen.width,
         screen_height: screen.height,
-        viewport_width: w.innerWidth,
-        viewport_height: w.innerHeight,
+        viewport_width: innerWidth,
+        viewport_height: innerHeight,
         language: nav.language,
         timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
         dimensions: dims,
       },
       1
     );
-    referrer = null;
-    m.p.forEach((fn) => fn());
+    referrer = undefined;
+    m.p.map((fn) => fn());
   };
 
   const navigated = () => {
@@ -121,7 +115,7 @@
   };
 
   const footfall = function (cmd, a, b) {
-    if (cmd == 'event') m.s('event', { name: a, ...b, ...m.x }, 1); // b: {props, revenue, interactive}
+    if (cmd == 'event') m.s(cmd, { name: a, ...b, ...m.x }, 1); // b: {props, revenue, interactive}
     else if (cmd == 'dimensions') dims = { ...dims, ...a };
     // Other commands belong to modules, which wrap window.footfall; calls made before a module
     // loaded wait in m.q for it.
@@ -138,39 +132,35 @@
   replay(0);
 
   // SPA navigation.
-  const hist = w.history;
-  ['pushState', 'replaceState'].forEach((fn) => {
-    const orig = hist[fn];
-    hist[fn] = (...args) => ((args = orig.apply(hist, args)), navigated(), args);
-  });
-  on(w, hashMode ? 'popstate hashchange' : 'popstate', navigated);
+  const hist = history;
+  ['pushState', 'replaceState'].map(
+    (fn, orig = hist[fn]) => (hist[fn] = (...args) => ((args = orig.apply(hist, args)), navigated(), args))
+  );
+  on(w, 'popstate hashchange', navigated); // a hash change is a new page only with data-hash
 
   // Engagement.
   on(d, 'keydown mousemove touchstart scroll', activity);
   // Every current browser fires visibilitychange→hidden on tab switch, minimise and unload alike.
-  on(d, 'visibilitychange', () => (d.hidden ? endPage(0) : (lastInput = now())));
+  on(d, 'visibilitychange', () => (d.hidden ? endPage(0) : activity())); // visible again: active from now
 
-  // Clicks: count, outbound links, file downloads.
+  // Clicks: count, file downloads (any host), outbound links.
   on(
     d,
     'click',
-    (e) => {
-      m.c.click_count++;
-      const a = e.target.closest('a[href]');
-      if (a && /^http/.test(a.protocol)) {
-        const name =
-          a.host != loc.host ? 'Outbound Link: Click' : download.test(a.pathname) ? 'File Download' : 0;
-        if (name) footfall('event', name, { props: { url: a.href } });
-      }
-    },
+    (e, a = e.target.closest('a[href]'), name) =>
+      ++m.c.click_count &&
+      a &&
+      /^http/.test(a.protocol) &&
+      (name = download.test(a.pathname) ? 'File Download' : a.host != loc.host && 'Outbound Link: Click') &&
+      footfall('event', name, { props: { url: a.href } }),
     true
   );
 
   // Modules, from the core's own directory: data-modules="vitals,errors,...".
-  attr('modules')
+  cfg.modules
     ?.split(/\W+/)
     .map(
       (name) =>
-        name && script.after(Object.assign(d.createElement('script'), { src: script.src.replace(/[^/]*$/, `footfall.${name}.js`) }))
+        name && script.after(Object.assign(d.createElement('script'), { src: script.src.replace(/\.js/, `.${name}.js`) }))
     );
 })(window, document);

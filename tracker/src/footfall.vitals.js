@@ -1,51 +1,38 @@
 // Footfall vitals module: Core Web Vitals and load timings, one `vitals` event when the page is
-// hidden (values are final then) and before an SPA navigation. SPA pages report what applies to
-// them: CLS, INP, FID and the resources loaded since the navigation.
-(function (w, m) {
+// hidden (the values are final then; a later one supersedes it) and before an SPA navigation.
+// SPA pages report what applies to them: CLS, INP, FID and the resources loaded since navigating.
+((w, m) => {
   if (!m || !w.PerformanceObserver) return;
-  var perf = w.performance;
-  var round = function (v) {
-    return v == null ? null : Math.round(v);
-  };
-  var observe = function (type, fn, opts) {
+  const perf = w.performance;
+  const ms = (v) => (v == null ? undefined : Math.round(v));
+  const observe = (type, fn, opts) => {
     try {
-      var o = new PerformanceObserver(function (list) {
-        list.getEntries().forEach(fn);
-      });
-      o.observe(Object.assign({ type: type, buffered: true }, opts));
-    } catch (e) {}
+      new PerformanceObserver((list) => list.getEntries().forEach(fn)).observe({ type, buffered: true, ...opts });
+    } catch {} // entry type not supported by this browser
   };
 
-  var soft = 0; // 0 on the page the browser loaded, 1 on SPA pages
-  var fp, fcp, lcp, fid, inp, cls, win, winStart, winLast, resStart;
-  var resetSoft = function () {
-    fid = inp = null;
-    cls = win = winLast = winStart = 0;
+  let soft = 0; // 0 on the page the browser loaded, 1 on SPA pages
+  let fp, fcp, lcp, fid, inp, cls, win, winStart, winLast;
+  let resStart = 0;
+  const resetSoft = () => {
+    fid = inp = undefined;
+    cls = win = winStart = winLast = 0;
   };
   resetSoft();
-  resStart = 0;
 
-  observe('paint', function (e) {
+  observe('paint', (e) => {
     if (e.name == 'first-paint') fp = e.startTime;
     if (e.name == 'first-contentful-paint') fcp = e.startTime;
   });
-  observe('largest-contentful-paint', function (e) {
-    lcp = e.startTime;
-  });
-  observe('first-input', function (e) {
+  observe('largest-contentful-paint', (e) => (lcp = e.renderTime || e.startTime));
+  observe('first-input', (e) => {
     fid = e.processingStart - e.startTime;
     inp = Math.max(inp || 0, e.duration);
   });
-  // INP, approximated as the longest interaction (Event Timing entries with an interactionId).
-  observe(
-    'event',
-    function (e) {
-      if (e.interactionId) inp = Math.max(inp || 0, e.duration);
-    },
-    { durationThreshold: 16 }
-  );
-  // CLS: the largest session window (shifts < 1 s apart, window ≤ 5 s), ignoring input-caused shifts.
-  observe('layout-shift', function (e) {
+  // INP, approximated as the longest interaction (Event Timing entries that have an interactionId).
+  observe('event', (e) => e.interactionId && (inp = Math.max(inp || 0, e.duration)), { durationThreshold: 16 });
+  // CLS: the largest session window (shifts < 1 s apart, window <= 5 s), input-caused shifts excluded.
+  observe('layout-shift', (e) => {
     if (e.hadRecentInput) return;
     if (winLast && e.startTime - winLast < 1000 && e.startTime - winStart < 5000) win += e.value;
     else {
@@ -56,35 +43,31 @@
     cls = Math.max(cls, win);
   });
 
-  var report = function () {
-    var res = perf.getEntriesByType('resource').filter(function (r) {
-      return r.startTime >= resStart;
-    });
-    var v = {
-      cumulative_layout_shift: Math.round(cls * 10000) / 10000,
-      interaction_to_next_paint_ms: round(inp),
-      first_input_delay_ms: round(fid),
+  const report = () => {
+    const res = perf.getEntriesByType('resource').filter((r) => r.startTime >= resStart);
+    const v = {
+      cumulative_layout_shift: Math.round(cls * 1e4) / 1e4,
+      interaction_to_next_paint_ms: ms(inp),
+      first_input_delay_ms: ms(fid),
       resource_count: res.length,
-      transfer_size_bytes: res.reduce(function (s, r) {
-        return s + (r.transferSize || 0);
-      }, 0),
+      transfer_size_bytes: res.reduce((sum, r) => sum + (r.transferSize || 0), 0),
     };
     if (!soft) {
-      var n = perf.getEntriesByType('navigation')[0];
+      const n = perf.getEntriesByType('navigation')[0];
       if (n) {
-        v.time_to_first_byte_ms = round(Math.max(n.responseStart - (n.activationStart || 0), 0));
-        v.dom_content_loaded_ms = n.domContentLoadedEventEnd ? round(n.domContentLoadedEventEnd) : null;
-        v.page_load_ms = n.loadEventEnd ? round(n.loadEventEnd) : null;
+        v.time_to_first_byte_ms = ms(Math.max(n.responseStart - (n.activationStart || 0), 0));
+        v.dom_content_loaded_ms = ms(n.domContentLoadedEventEnd || undefined);
+        v.page_load_ms = ms(n.loadEventEnd || undefined);
         v.transfer_size_bytes += n.transferSize || 0;
       }
-      v.first_paint_ms = round(fp);
-      v.first_contentful_paint_ms = round(fcp);
-      v.largest_contentful_paint_ms = round(lcp);
+      v.first_paint_ms = ms(fp);
+      v.first_contentful_paint_ms = ms(fcp);
+      v.largest_contentful_paint_ms = ms(lcp);
     }
     m.s('vitals', v);
   };
 
-  m.h.push(function (isNav) {
+  m.h.push((isNav) => {
     report();
     if (isNav) {
       soft = 1;
@@ -92,4 +75,4 @@
       resStart = perf.now();
     }
   });
-})(window, window.footfall && window.footfall.m);
+})(window, window.footfall?.m);
