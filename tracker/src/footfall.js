@@ -134,7 +134,8 @@
   // SPA navigation.
   const hist = history;
   ['pushState', 'replaceState'].map(
-    (fn, orig = hist[fn]) => (hist[fn] = (...args) => ((args = orig.apply(hist, args)), navigated(), args))
+    // (map passes 3 arguments: `orig` is a local defaulted from the method being patched)
+    (fn, i, all, orig = hist[fn]) => (hist[fn] = (...args) => ((args = orig.apply(hist, args)), navigated(), args))
   );
   on(w, 'popstate hashchange', navigated); // a hash change is a new page only with data-hash
 
