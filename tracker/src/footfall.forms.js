@@ -1,7 +1,7 @@
 // Footfall forms module: start, submit, abandon and validation errors per <form>, with the time
 // spent in each field. Field VALUES never leave the page: a value is only tested for emptiness
-// (fields_completed is a count), and error messages are the browser's validationMessage, which
-// never quotes the value.
+// (fields_completed is a count), and an error message is "<field>: <validity flag>", never the
+// browser's validationMessage (which can quote the value).
 ((d, m) => {
   if (!m) return;
   const now = () => Date.now();
@@ -74,6 +74,11 @@
     if (f) f.changes_count++;
   });
 
+  // Why a field is invalid, as the name of its ValidityState flag (valueMissing, typeMismatch, ...).
+  // Not validationMessage: Chrome quotes the typed value in it ("'abc' is missing an '@'").
+  const REASONS = ['valueMissing', 'typeMismatch', 'patternMismatch', 'tooLong', 'tooShort', 'rangeUnderflow', 'rangeOverflow', 'stepMismatch', 'badInput', 'customError'];
+  const reason = (v) => REASONS.find((r) => v?.[r]) || 'invalid';
+
   // `invalid` fires once per invalid field on a submit attempt: one `error` event per form and attempt.
   let invalid = [];
   listen('invalid', (e) => {
@@ -88,7 +93,7 @@
           if (msgs.length) send(s, 'error', { error_messages: msgs });
         });
       });
-    invalid.push([s, e.target.validationMessage || 'invalid']);
+    invalid.push([s, `${fieldName(e.target)}: ${reason(e.target.validity)}`]);
   });
 
   listen('submit', (e) => {
