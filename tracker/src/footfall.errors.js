@@ -12,9 +12,15 @@
   };
   reset();
   m.p.push(reset);
+  // Cuts text to at most n UTF-8 bytes (the server refuses longer values, it does not cut them).
+  const clip = (s, n) => {
+    s = ('' + s).slice(0, n);
+    while (new TextEncoder().encode(s).length > n) s = s.slice(0, -1);
+    return s;
+  };
 
   const report = (type, message, stack, file, line, col) => {
-    message = ('' + (message || 'unknown error')).slice(0, 1000);
+    message = clip(message || 'unknown error', 4096);
     const key = [type, message, file, line, col].join();
     if (seen.has(key) || count >= MAX) return;
     seen.add(key);
@@ -22,8 +28,8 @@
     m.s('error', {
       error_type: type,
       error_message: message,
-      error_stack: stack ? ('' + stack).slice(0, 4000) : undefined,
-      source_file: file || undefined,
+      error_stack: stack ? clip(stack, 16384) : undefined,
+      source_file: file ? clip(file, 8192) : undefined,
       line_number: line || undefined,
       column_number: col || undefined,
     });

@@ -3,9 +3,15 @@
 ((w, core) => {
   const m = core?.m;
   if (!m) return;
+  // Cuts text to at most n UTF-8 bytes (the server refuses longer values, it does not cut them).
+  const clip = (s, n) => {
+    s = ('' + s).slice(0, n);
+    while (new TextEncoder().encode(s).length > n) s = s.slice(0, -1);
+    return s;
+  };
   const experiment = (id, variant) => {
     if (id == null || variant == null) return;
-    const fields = { experiment_id: '' + id, variant_id: '' + variant };
+    const fields = { experiment_id: clip(id, 255), variant_id: clip(variant, 50) };
     m.s('experiment', fields, 1);
     Object.assign(m.x, fields);
   };

@@ -7,6 +7,12 @@
   const now = () => Date.now();
   let forms = [];
   let pageStart = now();
+  // Cuts text to at most n UTF-8 bytes (the server refuses longer values, it does not cut them).
+  const clip = (s, n) => {
+    s = ('' + s).slice(0, n);
+    while (new TextEncoder().encode(s).length > n) s = s.slice(0, -1);
+    return s;
+  };
 
   const fieldsOf = (form) =>
     [...form.elements].filter(
@@ -24,12 +30,12 @@
       'form',
       {
         form_event,
-        form_id: form.id || undefined,
-        form_name: form.getAttribute('name') || undefined,
+        form_id: form.id ? clip(form.id, 255) : undefined,
+        form_name: form.getAttribute('name') ? clip(form.getAttribute('name'), 255) : undefined,
         fields_total: names.size,
         fields_interacted: s.fields.size,
         fields_completed: completed.size,
-        field_interactions: form_event == 'start' ? undefined : [...s.fields.values()],
+        field_interactions: form_event == 'start' ? undefined : [...s.fields.values()].slice(0, 200),
         ...extra,
       },
       urgent
@@ -90,7 +96,7 @@
         invalid = [];
         forms.forEach((s) => {
           const msgs = all.filter((x) => x[0] == s).map((x) => x[1]);
-          if (msgs.length) send(s, 'error', { error_messages: msgs });
+          if (msgs.length) send(s, 'error', { error_messages: msgs.slice(0, 50) });
         });
       });
     invalid.push([s, `${fieldName(e.target)}: ${reason(e.target.validity)}`]);

@@ -7,6 +7,12 @@
   const FIELDS = 'input,textarea,select,[contenteditable]';
   const TARGETS = 'a,button,input,select,textarea,label,summary,[role=button],[role=link],[role=tab],[role=menuitem],[onclick],[data-testid]';
   const esc = (s) => CSS.escape(s);
+  // Cuts text to at most n UTF-8 bytes (the server refuses longer values, it does not cut them).
+  const clip = (s, n) => {
+    s = ('' + s).slice(0, n);
+    while (new TextEncoder().encode(s).length > n) s = s.slice(0, -1);
+    return s;
+  };
   // Generated-looking classes are left out: long digit runs, CSS-in-JS prefixes, state classes.
   const stableClass = (c) =>
     !/\d{3}|^(css|sc|jsx|svelte|emotion)-|[_-][a-z]*\d[a-z\d]*$|^(is|has)-|active|hover|focus|open|selected|visible/i.test(c);
@@ -35,7 +41,7 @@
       parts.unshift(s);
       if (tag == 'body') break;
     }
-    return parts.join(' > ').slice(0, 500);
+    return clip(parts.join(' > '), 500);
   };
 
   // Visible text of an element, never from form fields or editable content (that is user input).

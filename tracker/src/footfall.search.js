@@ -8,9 +8,16 @@
   const results = m.a.searchResults;
   const where = m.a.searchLocation || 'page';
   let query; // the current page's search query, if it is a search page
+  // Cuts text to at most n UTF-8 bytes (the server refuses longer values, it does not cut them).
+  const clip = (s, n) => {
+    s = ('' + s).slice(0, n);
+    while (new TextEncoder().encode(s).length > n) s = s.slice(0, -1);
+    return s;
+  };
 
   const page = () => {
     query = new URL(location.href).searchParams.get(param)?.trim();
+    query &&= clip(query, 500);
     if (!query) return;
     const id = m.id;
     const report = () =>
@@ -21,7 +28,7 @@
         {
           search_query: query,
           results_count: results ? d.querySelectorAll(results).length : undefined,
-          search_location: where,
+          search_location: clip(where, 255),
         },
         1
       );
