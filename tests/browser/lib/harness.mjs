@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
+import { startFront } from './collector.mjs';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const SITE_DIR = join(ROOT, 'tests', 'browser', 'site');
@@ -56,9 +57,16 @@ export async function poll(fn, { timeout = 10000, interval = 100, what = 'condit
   }
 }
 
+/** True when the tracker is served from tracker/dist by a node front, not by the server. */
+export const FROM_SOURCE = !!process.env.FOOTFALL_TRACKER_FROM_SOURCE;
+
 /**
  * Starts `footfall serve` on a free port with a temporary data dir, serving `tests/browser/site`
- * under /site/. Creates the project `site1` for DOMAIN. Returns helpers; call `stop()` at the end.
+ * under /site/ (and the tracker, embedded in the binary, under /js/). Creates the project `site1`
+ * for DOMAIN. Returns helpers; call `stop()` at the end.
+ *
+ * FOOTFALL_TRACKER_FROM_SOURCE=1 puts a node front before the server that serves /js/ from
+ * tracker/dist and /site/ itself: a tracker change is tested without rebuilding the server.
  */
 export async function startFootfall({ project = 'site1', domain = DOMAIN } = {}) {
   const bin = footfallBin();
@@ -72,9 +80,9 @@ export async function startFootfall({ project = 'site1', domain = DOMAIN } = {})
     port = await freePort();
     child = spawn(
       bin,
-      ['serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--site-dir', SITE_DIR],
+      ['serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...(FROM_SOURCE ? [] : ['--site-dir', SITE_DIR])],
       {
-        env: { ...process.env, FOOTFALL_ADMIN_TOKEN: token, FOOTFALL_SITE_DIR: SITE_DIR, RUST_LOG: process.env.RUST_LOG || 'warn' },
+        env: { ...process.env, FOOTFALL_ADMIN_TOKEN: token, RUST_LOG: process.env.RUST_LOG || 'warn' },
         stdio: ['ignore', 'pipe', 'pipe'],
       }
     );
@@ -92,7 +100,8 @@ export async function startFootfall({ project = 'site1', domain = DOMAIN } = {})
       throw new Error(`footfall serve ${first}:\n${log}`);
     }
   }
-  const base = `http://127.0.0.1:${port}`;
+  const front = FROM_SOURCE ? await startFront(`http://127.0.0.1:${port}`) : null;
+  const base = front ? front.base : `http://127.0.0.1:${port}`;
   const auth = { Authorization: `Bearer ${token}` };
 
   const api = async (method, path, body) => {
@@ -127,6 +136,7 @@ export async function startFootfall({ project = 'site1', domain = DOMAIN } = {})
       return rows;
     },
     async stop() {
+      await front?.stop();
       if (child.exitCode == null) {
         child.kill('SIGTERM');
         await Promise.race([new Promise((r) => child.once('exit', r)), sleep(15000)]);
