@@ -80,7 +80,7 @@ test('engagement is cumulative per page and sent by beacon when hidden', async (
   await page.context().close();
 });
 
-test('no cookies, storage or form values; opt-out sends nothing', async () => {
+test('opt-out: localStorage.footfall_ignore = "true" sends nothing', async () => {
   const page = await newPage(browser);
   await page.addInitScript(() => localStorage.setItem('footfall_ignore', 'true'));
   const before = srv.requests.length;
