@@ -39,7 +39,14 @@ pub struct AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     // Browsers post events cross-origin from the sites they measure.
-    let public_ingest = Router::new().route("/api/event", post(ingest::tracker_event)).layer(CorsLayer::permissive());
+    // The layer sits on the method router itself, with an explicit OPTIONS route under it, so
+    // preflights reach it instead of the router's 405 fallback.
+    let public_ingest = Router::new().route(
+        "/api/event",
+        post(ingest::tracker_event)
+            .options(|| async { axum::http::StatusCode::NO_CONTENT })
+            .layer(CorsLayer::permissive().max_age(std::time::Duration::from_secs(86_400))),
+    );
     let router = Router::new()
         .merge(public_ingest)
         .route("/api/v1/events", post(ingest::native_events))
