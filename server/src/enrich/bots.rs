@@ -203,15 +203,9 @@ const RULES: &[(BotType, &[&str])] = &[
 ];
 
 /// Detects and classifies bots; built once at start-up (compiles `isbot`'s combined regex).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct BotDetector {
     bots: isbot::Bots,
-}
-
-impl Default for BotDetector {
-    fn default() -> Self {
-        Self { bots: isbot::Bots::default() }
-    }
 }
 
 impl BotDetector {

@@ -165,7 +165,7 @@ fn luhn_valid(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// `2024-01-15 12:30`, `2024-01-15-1234`: a date first, whatever follows.
