@@ -273,6 +273,105 @@ mod tests {
         assert_eq!(unknown.into_info(), GeoInfo::default());
     }
 
+    /// Writes a minimal MaxMind DB (format 2.0, IPv4, 24-bit records) whose one record, for every
+    /// address in 0.0.0.0/1, has the GeoIP2-City layout. Real GeoLite2 files cannot be shipped in the
+    /// repo, so this pins the MaxMind layout end to end.
+    fn city_layout_mmdb() -> Vec<u8> {
+        fn str(out: &mut Vec<u8>, s: &str) {
+            out.push((2 << 5) | s.len() as u8);
+            out.extend_from_slice(s.as_bytes());
+        }
+        fn map(out: &mut Vec<u8>, entries: u8) {
+            out.push((7 << 5) | entries);
+        }
+        fn uint(out: &mut Vec<u8>, type_code: u8, value: u64, bytes: usize) {
+            let be = value.to_be_bytes();
+            if type_code <= 7 {
+                out.push((type_code << 5) | bytes as u8);
+            } else {
+                out.push(bytes as u8);
+                out.push(type_code - 7);
+            }
+            out.extend_from_slice(&be[8 - bytes..]);
+        }
+        let mut db = Vec::new();
+        // Search tree: one node; left (first bit 0) → data at offset 0, right → "not found".
+        let node_count: u32 = 1;
+        let data_pointer = node_count + 16;
+        db.extend_from_slice(&data_pointer.to_be_bytes()[1..]);
+        db.extend_from_slice(&node_count.to_be_bytes()[1..]);
+        db.extend_from_slice(&[0; 16]);
+        // Data: {country: {iso_code: "DE", names: {en: "Germany"}}, subdivisions: [{iso_code: "BE",
+        // names: {en: "Land Berlin"}}], city: {geoname_id: 2950159, names: {en: "Berlin"}}}
+        map(&mut db, 3);
+        str(&mut db, "country");
+        map(&mut db, 2);
+        str(&mut db, "iso_code");
+        str(&mut db, "DE");
+        str(&mut db, "names");
+        map(&mut db, 1);
+        str(&mut db, "en");
+        str(&mut db, "Germany");
+        str(&mut db, "subdivisions");
+        db.push(1); // array of one (extended type 11)
+        db.push(11 - 7);
+        map(&mut db, 2);
+        str(&mut db, "iso_code");
+        str(&mut db, "BE");
+        str(&mut db, "names");
+        map(&mut db, 1);
+        str(&mut db, "en");
+        str(&mut db, "Land Berlin");
+        str(&mut db, "city");
+        map(&mut db, 2);
+        str(&mut db, "geoname_id");
+        uint(&mut db, 6, 2_950_159, 4);
+        str(&mut db, "names");
+        map(&mut db, 1);
+        str(&mut db, "en");
+        str(&mut db, "Berlin");
+        // Metadata.
+        db.extend_from_slice(b"\xAB\xCD\xEFMaxMind.com");
+        map(&mut db, 9);
+        str(&mut db, "binary_format_major_version");
+        uint(&mut db, 5, 2, 2);
+        str(&mut db, "binary_format_minor_version");
+        uint(&mut db, 5, 0, 2);
+        str(&mut db, "build_epoch");
+        uint(&mut db, 9, 1_700_000_000, 8);
+        str(&mut db, "database_type");
+        str(&mut db, "Test-City");
+        str(&mut db, "description");
+        map(&mut db, 0);
+        str(&mut db, "ip_version");
+        uint(&mut db, 5, 4, 2);
+        str(&mut db, "languages");
+        db.push(0);
+        db.push(11 - 7);
+        str(&mut db, "node_count");
+        uint(&mut db, 6, u64::from(node_count), 4);
+        str(&mut db, "record_size");
+        uint(&mut db, 5, 24, 2);
+        db
+    }
+
+    #[test]
+    fn maxmind_city_layout_from_a_user_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("Test-City.mmdb");
+        std::fs::write(&path, city_layout_mmdb()).unwrap_or_else(|e| panic!("{e}"));
+        let geo = GeoLookup::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(geo.database_type(), "Test-City");
+        let ip: IpAddr = "8.8.8.8".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(
+            geo.lookup(ip),
+            GeoInfo { country_code: Some("DE".into()), region: Some("BE".into()), city: Some("Berlin".into()) }
+        );
+        // Second half of the address space: not in this database.
+        let ip: IpAddr = "194.25.0.60".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(geo.lookup(ip), GeoInfo::default());
+    }
+
     #[test]
     fn a_missing_user_database_is_an_error() {
         let err = GeoLookup::open(Path::new("/nonexistent/GeoLite2-City.mmdb")).err();
