@@ -164,6 +164,23 @@ mod tests {
     }
 
     #[test]
+    fn shared_across_threads() {
+        let e = &*ENRICHER;
+        let uas: Vec<String> = (0..64)
+            .map(|i| format!("Mozilla/5.0 (X11; Linux x86_64; rv:{i}.0) Gecko/20100101 Firefox/{i}.0"))
+            .collect();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for ua in &uas {
+                        assert_eq!(e.client(ua).browser_name.as_deref(), Some("Firefox"));
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
     fn configured_drop_list_replaces_the_default() {
         let config = EnrichConfig { drop_query_params: vec!["Q".into()], ..EnrichConfig::default() };
         let e = Enricher::new(&config).unwrap_or_else(|err| panic!("{err}"));

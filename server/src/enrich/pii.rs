@@ -11,8 +11,9 @@
 //!   with 1) out.
 //! * **Phone**: 9–15 digits (E.164 allows 15) that *look* like a phone number: either they start with
 //!   `+` (or `%2B`), or the digits are split by phone separators (space, `-`, `.`, parentheses, or
-//!   their URL forms `%20`, `+`, `%28`, `%29`). `/` is not a separator: in paths it splits ids. Replaced by `[phone]`. A plain run of digits without a
-//!   leading `+` is left alone, so `/product/123456789` and `?order=4915112345678` keep their ids.
+//!   their URL forms `%20`, `+`, `%28`, `%29`). Replaced by `[phone]`. `/` is not a separator: in
+//!   paths it splits ids. A plain run of digits without a leading `+` is not a phone, so
+//!   `/product/123456789` keeps its id (a plain 13–19 digit run can still be a card, above).
 //!   Not phones either: ISO dates with a time (`2024-01-15 12:30`), dotted IPv4 addresses, and numbers
 //!   grouped in thousands (`1.234.567.890`).
 //!
