@@ -48,26 +48,40 @@ pub fn domain(referrer: &str) -> Option<String> {
 /// The part of a host name that one owner registers: `shop.example.co.uk` → `example.co.uk`. IP
 /// addresses and single-label hosts (`localhost`) are their own registrable domain.
 pub fn registrable_domain(host: &str) -> &str {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.parse::<IpAddr>().is_ok() {
-        return host;
-    }
-    psl::domain_str(host).unwrap_or(host)
+    HostParts::new(host).registrable
 }
 
-/// The registrable domain without its public suffix: `google.co.uk` → `google`.
-fn brand_label(host: &str) -> &str {
-    let registrable = registrable_domain(host);
-    match psl::suffix_str(registrable) {
-        Some(suffix) if registrable.len() > suffix.len() + 1 => &registrable[..registrable.len() - suffix.len() - 1],
-        _ => registrable,
-    }
+/// A host split along the public-suffix list once, since every rule below asks about some part.
+#[derive(Debug, PartialEq)]
+struct HostParts<'a> {
+    host: &'a str,
+    /// `google.co.uk` for `www.google.co.uk`.
+    registrable: &'a str,
+    /// The registrable domain without its public suffix: `google`.
+    brand: &'a str,
+    /// The labels left of the registrable domain: `de.search` for `de.search.yahoo.com`.
+    subdomain: &'a str,
 }
 
-/// The labels left of the registrable domain: `de.search.yahoo.com` → `de.search`.
-fn subdomain(host: &str) -> &str {
-    let registrable = registrable_domain(host);
-    host.strip_suffix(registrable).map(|s| s.trim_end_matches('.')).unwrap_or("")
+impl<'a> HostParts<'a> {
+    fn new(host: &'a str) -> Self {
+        let whole = Self { host, registrable: host, brand: host, subdomain: "" };
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<IpAddr>().is_ok() {
+            return whole;
+        }
+        let Some(domain) = psl::domain(host.as_bytes()) else {
+            return whole;
+        };
+        // psl returns the tail of the input, so byte lengths locate the parts; `get` keeps a
+        // surprise from panicking.
+        let registrable_at = host.len().saturating_sub(domain.as_bytes().len());
+        let registrable = host.get(registrable_at..).unwrap_or(host);
+        let brand_len = registrable.len().saturating_sub(domain.suffix().as_bytes().len() + 1);
+        let brand = registrable.get(..brand_len).filter(|b| !b.is_empty()).unwrap_or(registrable);
+        let subdomain = host.get(..registrable_at).unwrap_or("").trim_end_matches('.');
+        Self { host, registrable, brand, subdomain }
+    }
 }
 
 /// Search engines recognised under any public suffix (`google.de`, `yahoo.co.jp`, `yandex.com.tr`).
@@ -354,12 +368,13 @@ impl ReferrerClassifier {
             return REFERRAL;
         }
         let page_host = page.hostname.as_deref();
-        if page_host.is_some_and(|p| registrable_domain(p).eq_ignore_ascii_case(registrable_domain(host))) {
+        let parts = HostParts::new(host);
+        if page_host.is_some_and(|p| registrable_domain(p).eq_ignore_ascii_case(parts.registrable)) {
             return INTERNAL;
         }
-        if is_search(host) {
+        if is_search(&parts) {
             SEARCH
-        } else if is_social(host) {
+        } else if is_social(&parts) {
             SOCIAL
         } else {
             REFERRAL
@@ -383,8 +398,7 @@ impl ReferrerClassifier {
         if matches!(category, SEARCH | SOCIAL | EMAIL) {
             return (false, 0.0);
         }
-        let registrable = registrable_domain(host);
-        let label = brand_label(host);
+        let HostParts { registrable, brand, .. } = HostParts::new(host);
         let mut score: f64 = 0.0;
         if SPAM_WORDS.iter().any(|w| registrable.contains(w)) {
             score += 0.3;
@@ -395,7 +409,7 @@ impl ReferrerClassifier {
         if referrer_path.len() > 1 && page.path.as_deref() == Some(referrer_path) {
             score += 0.15;
         }
-        if label.matches('-').count() >= 3 {
+        if brand.matches('-').count() >= 3 {
             score += 0.1;
         }
         (false, score.min(MAX_HEURISTIC_SCORE))
@@ -421,19 +435,15 @@ fn is_webmail(host: &str) -> bool {
     WEBMAIL_HOSTS.contains(&host) || host.starts_with("mail.") || host.starts_with("webmail.")
 }
 
-fn is_search(host: &str) -> bool {
-    let registrable = registrable_domain(host);
-    if SEARCH_HOSTS.contains(&host) || SEARCH_HOSTS.contains(&registrable) {
+fn is_search(host: &HostParts<'_>) -> bool {
+    if SEARCH_HOSTS.contains(&host.host) || SEARCH_HOSTS.contains(&host.registrable) {
         return true;
     }
-    SEARCH_BRANDS.contains(&brand_label(host))
-        && !subdomain(host).split('.').any(|l| NOT_SEARCH_SUBDOMAINS.contains(&l))
+    SEARCH_BRANDS.contains(&host.brand) && !host.subdomain.split('.').any(|l| NOT_SEARCH_SUBDOMAINS.contains(&l))
 }
 
-fn is_social(host: &str) -> bool {
-    SOCIAL_HOSTS.contains(&host)
-        || SOCIAL_HOSTS.contains(&registrable_domain(host))
-        || SOCIAL_BRANDS.contains(&brand_label(host))
+fn is_social(host: &HostParts<'_>) -> bool {
+    SOCIAL_HOSTS.contains(&host.host) || SOCIAL_HOSTS.contains(&host.registrable) || SOCIAL_BRANDS.contains(&host.brand)
 }
 
 /// The category named by a `utm_source` when there is no referrer: `google`, `facebook.com` and
@@ -441,7 +451,7 @@ fn is_social(host: &str) -> bool {
 fn source_category(source: &str) -> &'static str {
     let source = source.trim().to_ascii_lowercase();
     let source = source.strip_prefix("www.").unwrap_or(&source);
-    let name = if source.contains('.') { brand_label(source) } else { source };
+    let name = if source.contains('.') { HostParts::new(source).brand } else { source };
     if SEARCH_BRANDS.contains(&name) || SEARCH_SOURCES.contains(&name) || SEARCH_HOSTS.contains(&source) {
         SEARCH
     } else if SOCIAL_BRANDS.contains(&name) || SOCIAL_SOURCES.contains(&name) || SOCIAL_HOSTS.contains(&source) {
@@ -478,8 +488,17 @@ mod tests {
         assert_eq!(registrable_domain("localhost"), "localhost");
         assert_eq!(registrable_domain("192.168.1.10"), "192.168.1.10");
         assert_eq!(registrable_domain("[::1]"), "[::1]");
-        assert_eq!(brand_label("www.google.co.uk"), "google");
-        assert_eq!(subdomain("de.search.yahoo.com"), "de.search");
+        assert_eq!(
+            HostParts::new("de.search.yahoo.co.jp"),
+            HostParts {
+                host: "de.search.yahoo.co.jp",
+                registrable: "yahoo.co.jp",
+                brand: "yahoo",
+                subdomain: "de.search"
+            }
+        );
+        assert_eq!(HostParts::new("localhost").brand, "localhost");
+        assert_eq!(HostParts::new("co.uk").brand, "co.uk");
     }
 
     #[test]
