@@ -17,6 +17,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::sync::watch;
 
 use footfall_server::config::{Config, ServeArgs};
+use footfall_server::enrich::{EnrichConfig, Enricher};
 use footfall_server::http::AppState;
 use footfall_server::metadata::{hash_token, Metadata};
 use footfall_server::privacy::VisitorHasher;
@@ -113,6 +114,13 @@ async fn serve(config: Config) -> Result<()> {
     let hasher = VisitorHasher::new(metadata.clone());
     hasher.rotate()?;
     let sessions = SessionTracker::default();
+    let started = std::time::Instant::now();
+    let mut enrich_config = EnrichConfig { geoip_database: config.geoip_database.clone(), ..EnrichConfig::default() };
+    if let Some(params) = &config.drop_query_params {
+        enrich_config.drop_query_params = params.clone();
+    }
+    let enricher = Enricher::new(&enrich_config).context("loading enrichment data")?;
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "enrichment rules and IP database loaded");
     restore_sessions(&queries, &sessions).await;
 
     let state = Arc::new(AppState {
@@ -122,6 +130,7 @@ async fn serve(config: Config) -> Result<()> {
         metadata,
         hasher,
         sessions,
+        enricher,
         admin_token_hash,
         metrics,
     });

@@ -170,6 +170,12 @@ fn native_batches_take_an_ip_for_geo_and_never_store_it() {
     let row = one_row(&server, &query, "SELECT country_code, browser_name FROM events");
     assert_eq!(value_str(&row["country_code"]), Some("US"));
     assert_eq!(value_str(&row["browser_name"]), Some("Chrome"));
+    // Without them, the sending server's own address and user-agent are not its visitors'.
+    server.ingest_ok(&ingest, &[json!({"project": "geo", "url": "https://geo.example/b"})]);
+    let row =
+        one_row(&server, &query, "SELECT country_code, browser_name, is_bot FROM all_pageviews WHERE path = '/b'");
+    assert_eq!((value_str(&row["country_code"]), value_str(&row["browser_name"])), (None, None));
+    assert_eq!(row["is_bot"], json!(false));
 }
 
 #[test]

@@ -132,7 +132,7 @@ fn snapshot(server: &Server, token: &str) -> Value {
     let events = server.count(token, "events");
     let pageviews = server.count(token, "pageviews");
     let pageview_types: Vec<Value> = server
-        .sql(token, "SELECT DISTINCT event_type FROM pageviews ORDER BY event_type")
+        .sql(token, "SELECT DISTINCT event_type FROM events WHERE event_id IN (SELECT event_id FROM pageviews)")
         .iter()
         .map(|r| r["event_type"].clone())
         .collect();

@@ -13,7 +13,7 @@ use footfall_engine::{Event, EventType};
 
 use serde_json::json;
 
-use crate::enrich::{page_fields, referrer_domain};
+use crate::enrich::PageFields;
 use crate::http::auth::{authenticate, require_scope, Principal};
 use crate::http::client_ip::client_ip;
 use crate::http::error::ApiError;
@@ -31,9 +31,25 @@ fn user_agent(headers: &HeaderMap) -> String {
     headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
 }
 
-fn to_event(state: &AppState, incoming: Incoming, request_ip: IpAddr, request_ua: &str) -> Result<Event, String> {
+/// Enrichment, identity and scrubbing: the only place IP and user-agent are used, and the last
+/// step before the WAL, so nothing unscrubbed can be stored.
+/// Who sent the request: a visitor's browser, or a server reporting on behalf of visitors.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    Browser,
+    Server,
+}
+
+fn to_event(
+    state: &AppState,
+    sender: Sender,
+    incoming: Incoming,
+    request_ip: IpAddr,
+    request_ua: &str,
+) -> Result<Event, String> {
+    let enricher = &state.enricher;
     let page = match incoming.url.as_deref() {
-        Some(url) => match page_fields(url) {
+        Some(url) => match enricher.page(url) {
             Some(fields) => Some(fields),
             None if incoming.event_type == EventType::Pageview => {
                 return Err("url must be an absolute http(s) URL".into())
@@ -46,52 +62,118 @@ fn to_event(state: &AppState, incoming: Incoming, request_ip: IpAddr, request_ua
     let ip = incoming.ip.unwrap_or(request_ip);
     let ua = incoming.user_agent.as_deref().unwrap_or(request_ua);
     let visitor_id = state.hasher.visitor_id(&incoming.project, ip, ua).map_err(|e| e.to_string())?;
+    // A server's own address and user-agent say nothing about its visitors: from a server, only
+    // an event's own `ip` and `user_agent` are enriched (the hash still needs something stable).
+    let (client, geo) = match sender {
+        Sender::Browser => (enricher.client(ua), enricher.geo(ip)),
+        Sender::Server => (
+            incoming.user_agent.as_deref().map(|ua| enricher.client(ua)).unwrap_or_default(),
+            incoming.ip.map(|ip| enricher.geo(ip)).unwrap_or_default(),
+        ),
+    };
+    let referrer = enricher.referrer(incoming.referrer.as_deref(), &page);
     let session_id = match incoming.session_id {
         Some(s) => s,
         None => state.sessions.assign(&incoming.project, &visitor_id, incoming.timestamp_ms),
     };
-    let referrer_domain = incoming.referrer.as_deref().and_then(referrer_domain);
     let (revenue_amount, revenue_currency) = match incoming.revenue {
         Some((amount, currency)) => (Some(amount), Some(currency)),
         None => (None, None),
     };
+    let scrub = |text: Option<String>| text.map(|t| enricher.scrub(&t).into_owned());
+    let scrub_url = |text: Option<String>| {
+        text.map(|t| match enricher.page(&t) {
+            // URLs lose dropped parameters and click ids as page URLs do, then PII.
+            Some(p) => rebuild_url(&t, &p),
+            None => enricher.scrub(&t).into_owned(),
+        })
+    };
+
     let mut context = incoming.context;
     if context.page_id.is_none() && incoming.event_type == EventType::Pageview {
         // Server-side senders may not track pages; a page view is still one page.
         context.page_id = Some(format!("{:016x}", rand::random::<u64>()));
     }
+    context.referrer_category = Some(referrer.category.to_string());
+    context.click_id_type = page.click_id_type.clone();
+    context.country_code = geo.country_code;
+    context.region = geo.region;
+    context.city = geo.city;
+    context.device_type = client.device_type.clone();
+    context.browser_name = client.browser_name.clone();
+    context.browser_version = client.browser_version.clone();
+    context.os_name = client.os_name.clone();
+    context.os_version = client.os_version.clone();
+    context.is_bot = Some(client.is_bot);
+    context.bot_type = client.bot_type.clone();
+    context.is_spam = Some(referrer.is_spam);
+    context.spam_score = Some(referrer.spam_score);
+    context.custom_dimensions = scrub(context.custom_dimensions);
+
     let detail = incoming.detail;
     let mut error = detail.error;
     if let Some(e) = error.as_deref_mut() {
+        e.error_message = scrub(e.error_message.take());
+        e.error_stack = scrub(e.error_stack.take());
+        e.source_file = scrub_url(e.source_file.take());
         e.error_fingerprint = Some(ingest::error_fingerprint(e));
     }
+    let mut interaction = detail.interaction;
+    if let Some(i) = interaction.as_deref_mut() {
+        i.element_text = scrub(i.element_text.take());
+        i.element_selector = scrub(i.element_selector.take());
+    }
+    let mut search = detail.search;
+    if let Some(s) = search.as_deref_mut() {
+        s.search_query = scrub(s.search_query.take());
+        s.normalized_query = s.search_query.as_deref().map(ingest::normalize_query);
+        s.clicked_url = scrub_url(s.clicked_url.take());
+    }
+    let mut form = detail.form;
+    if let Some(f) = form.as_deref_mut() {
+        f.error_messages =
+            f.error_messages.take().map(|m| m.into_iter().map(|t| enricher.scrub(&t).into_owned()).collect());
+    }
+    let referrer_url = scrub_url(incoming.referrer);
     let mut event = Event::new(incoming.project, incoming.timestamp_ms, incoming.event_type, incoming.name);
     event.session_id = Some(session_id);
     event.visitor_id = Some(visitor_id);
     event.hostname = page.hostname;
     event.path = page.path;
     event.query_string = page.query_string;
-    event.page_title = incoming.page_title;
-    event.referrer = incoming.referrer;
-    event.referrer_domain = referrer_domain;
+    event.page_title = scrub(incoming.page_title);
+    event.referrer = referrer_url;
+    event.referrer_domain = referrer.domain;
     event.utm_source = page.utm_source;
     event.utm_medium = page.utm_medium;
     event.utm_campaign = page.utm_campaign;
     event.utm_term = page.utm_term;
     event.utm_content = page.utm_content;
-    event.props = incoming.props;
+    event.props = scrub(incoming.props);
     event.revenue_amount = revenue_amount;
     event.revenue_currency = revenue_currency;
     event.interactive = incoming.interactive;
     event.context = context;
     event.engagement = detail.engagement;
     event.vitals = detail.vitals;
-    event.interaction = detail.interaction;
+    event.interaction = interaction;
     event.error = error;
-    event.form = detail.form;
-    event.search = detail.search;
+    event.form = form;
+    event.search = search;
     event.experiment = detail.experiment;
     Ok(event)
+}
+
+/// A URL as stored: scheme, host and the parser's cleaned path and query; the fragment is dropped.
+fn rebuild_url(original: &str, page: &PageFields) -> String {
+    let scheme = original.split_once("://").map_or("https", |(s, _)| s);
+    let mut out =
+        format!("{scheme}://{}{}", page.hostname.as_deref().unwrap_or(""), page.path.as_deref().unwrap_or("/"));
+    if let Some(q) = &page.query_string {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
 }
 
 /// `POST /api/v1/events`: a batch, answered once every accepted event is durable.
@@ -127,7 +209,7 @@ pub async fn native_events(
             if state.metadata.project(incoming.project.as_str()).is_none() {
                 return Err(format!("no project {}", incoming.project));
             }
-            to_event(&state, incoming, ip, &ua)
+            to_event(&state, Sender::Server, incoming, ip, &ua)
         });
         match checked {
             Ok(event) => events.push(event),
@@ -174,7 +256,7 @@ pub async fn tracker_event(
             continue;
         }
         for project in projects {
-            match event.to_incoming(project, now).and_then(|i| to_event(&state, i, ip, &ua)) {
+            match event.to_incoming(project, now).and_then(|i| to_event(&state, Sender::Browser, i, ip, &ua)) {
                 Ok(e) => events.push(e),
                 Err(error) => rejected.push(json!({"index": index, "error": error})),
             }

@@ -21,6 +21,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 
 use crate::config::Config;
+use crate::enrich::Enricher;
 use crate::http::error::ApiError;
 use crate::metadata::Metadata;
 use crate::privacy::VisitorHasher;
@@ -33,6 +34,7 @@ pub struct AppState {
     pub metadata: Arc<Metadata>,
     pub hasher: VisitorHasher,
     pub sessions: SessionTracker,
+    pub enricher: Enricher,
     pub admin_token_hash: String,
     pub metrics: PrometheusHandle,
 }
