@@ -164,11 +164,14 @@ fn to_event(
     Ok(event)
 }
 
-/// A URL as stored: scheme, host and the parser's cleaned path and query; the fragment is dropped.
+/// A URL as stored: scheme, host and port, and the parser's cleaned path and query. Credentials
+/// and the fragment are dropped.
 fn rebuild_url(original: &str, page: &PageFields) -> String {
-    let scheme = original.split_once("://").map_or("https", |(s, _)| s);
-    let mut out =
-        format!("{scheme}://{}{}", page.hostname.as_deref().unwrap_or(""), page.path.as_deref().unwrap_or("/"));
+    let parsed = url::Url::parse(original).ok();
+    let scheme = parsed.as_ref().map_or("https", |u| u.scheme());
+    let port = parsed.as_ref().and_then(url::Url::port).map(|p| format!(":{p}")).unwrap_or_default();
+    let host = page.hostname.as_deref().unwrap_or("");
+    let mut out = format!("{scheme}://{host}{port}{}", page.path.as_deref().unwrap_or("/"));
     if let Some(q) = &page.query_string {
         out.push('?');
         out.push_str(q);
@@ -280,4 +283,20 @@ pub async fn tracker_event(
     }
     let answer = json!({"accepted": accepted, "rejected": rejected, "dropped": dropped});
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_urls_keep_their_port_and_lose_credentials_and_fragments() {
+        let page = crate::enrich::page_fields("http://u:pw@127.0.0.1:8080/a/b?q=1&token=x#frag").unwrap_or_default();
+        assert_eq!(
+            rebuild_url("http://u:pw@127.0.0.1:8080/a/b?q=1&token=x#frag", &page),
+            "http://127.0.0.1:8080/a/b?q=1"
+        );
+        let page = crate::enrich::page_fields("https://shop.example/p/42").unwrap_or_default();
+        assert_eq!(rebuild_url("https://shop.example/p/42", &page), "https://shop.example/p/42");
+    }
 }
