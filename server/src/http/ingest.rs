@@ -179,6 +179,17 @@ fn rebuild_url(original: &str, page: &PageFields) -> String {
     out
 }
 
+/// One durable append of a request's accepted events (none: no WAL write), counted in the metrics.
+async fn append_counted(state: &AppState, events: Vec<Event>, rejected: usize) -> Result<usize, ApiError> {
+    let accepted = events.len();
+    if !events.is_empty() {
+        state.engine.append(events).await?;
+    }
+    metrics::counter!("footfall_events_accepted_total").increment(accepted as u64);
+    metrics::counter!("footfall_events_rejected_total").increment(rejected as u64);
+    Ok(accepted)
+}
+
 /// `POST /api/v1/events`: a batch, answered once every accepted event is durable.
 pub async fn native_events(
     State(state): State<Arc<AppState>>,
@@ -219,12 +230,7 @@ pub async fn native_events(
             Err(error) => rejected.push(json!({"index": index, "error": error})),
         }
     }
-    let accepted = events.len();
-    if !events.is_empty() {
-        state.engine.append(events).await?;
-    }
-    metrics::counter!("footfall_events_accepted_total").increment(accepted as u64);
-    metrics::counter!("footfall_events_rejected_total").increment(rejected.len() as u64);
+    let accepted = append_counted(&state, events, rejected.len()).await?;
     Ok(Json(json!({"accepted": accepted, "rejected": rejected})))
 }
 
@@ -265,12 +271,7 @@ pub async fn tracker_event(
             }
         }
     }
-    let accepted = events.len();
-    if !events.is_empty() {
-        state.engine.append(events).await?;
-    }
-    metrics::counter!("footfall_events_accepted_total").increment(accepted as u64);
-    metrics::counter!("footfall_events_rejected_total").increment(rejected.len() as u64);
+    let accepted = append_counted(&state, events, rejected.len()).await?;
     metrics::counter!("footfall_events_dropped_total").increment(dropped as u64);
     if body.single {
         if let Some(error) = rejected.first().and_then(|r| r["error"].as_str()) {
