@@ -253,7 +253,12 @@ impl Engine {
 
     /// Writes everything buffered so far to storage and commits it.
     pub async fn flush(&self) -> Result<FlushReport, EngineError> {
-        let _flushing = self.flush_lock.lock().await;
+        let flushing = self.flush_lock.lock().await;
+        self.flush_holding(&flushing).await
+    }
+
+    /// The flush itself; the caller holds `flush_lock` (its guard is the proof).
+    async fn flush_holding(&self, _flushing: &tokio::sync::MutexGuard<'_, ()>) -> Result<FlushReport, EngineError> {
         let started = Instant::now();
         let sealed = self.wal.seal().await?;
         let (frozen, base) = {
@@ -340,11 +345,17 @@ impl Engine {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = stop.changed() => return,
             }
+            // Decide under the lock: otherwise a flush already running (say, an admin flush) has
+            // frozen rows that look due here, and this task would queue behind it and then flush
+            // whatever arrived meanwhile, taking rows the next explicit flush was meant to write.
+            let Ok(flushing) = self.flush_lock.try_lock() else {
+                continue;
+            };
             if !self.flush_due() {
                 backoff = Duration::from_millis(250);
                 continue;
             }
-            match self.flush().await {
+            match self.flush_holding(&flushing).await {
                 Ok(_) => backoff = Duration::from_millis(250),
                 Err(e) => {
                     metrics::counter!("footfall_flush_failures_total").increment(1);
