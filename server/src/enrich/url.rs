@@ -81,6 +81,9 @@ impl PageParser {
     }
 
     /// Splits a page URL. Returns `None` when it is not an absolute http(s) URL.
+    ///
+    /// A fragment that is a route (`#/about`, `#!/about`: hash-routed single-page apps, which the
+    /// tracker reports with `data-hash`) stays part of the path; any other fragment is dropped.
     pub fn parse(&self, raw: &str) -> Option<PageFields> {
         let url = Url::parse(raw).ok()?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -88,7 +91,7 @@ impl PageParser {
         }
         let mut fields = PageFields {
             hostname: url.host_str().map(|h| h.to_ascii_lowercase()),
-            path: Some(pii::scrub(url.path()).into_owned()),
+            path: Some(pii::scrub(&route_path(&url)).into_owned()),
             ..Default::default()
         };
         let mut kept: Vec<Cow<'_, str>> = Vec::new();
@@ -130,6 +133,13 @@ fn decode_component(raw: &str) -> Cow<'_, str> {
     }
     let spaced = raw.replace('+', " ");
     Cow::Owned(percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned())
+}
+
+fn route_path(url: &Url) -> Cow<'_, str> {
+    match url.fragment() {
+        Some(f) if f.starts_with('/') || f.starts_with("!/") => Cow::Owned(format!("{}#{f}", url.path())),
+        _ => Cow::Borrowed(url.path()),
+    }
 }
 
 #[cfg(test)]
@@ -213,5 +223,13 @@ mod tests {
         assert_eq!(f.query_string.as_deref(), Some("utm_content=[email]"));
         // Ids in paths are not phones.
         assert_eq!(parse("https://a.com/product/123456789").path.as_deref(), Some("/product/123456789"));
+    }
+
+    #[test]
+    fn hash_routes_stay_in_the_path_and_anchors_do_not() {
+        let parser = PageParser::default();
+        assert_eq!(parser.parse("https://a.com/#/about?x=1").and_then(|p| p.path).as_deref(), Some("/#/about?x=1"));
+        assert_eq!(parser.parse("https://a.com/app#!/users").and_then(|p| p.path).as_deref(), Some("/app#!/users"));
+        assert_eq!(parser.parse("https://a.com/docs#install").and_then(|p| p.path).as_deref(), Some("/docs"));
     }
 }

@@ -264,17 +264,21 @@ pub fn normalize_query(query: &str) -> String {
     query.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>().join(" ")
 }
 
-/// Groups occurrences of one error: its type, its message with numbers masked (so "id 17 not found"
+/// Groups occurrences of one error: its type, its message with numbers masked (so "id 7 not found"
 /// and "id 18 not found" are one error), and where it was thrown (file without query string, line,
 /// column). 16 hex characters of BLAKE3.
 pub fn error_fingerprint(error: &ErrorDetail) -> String {
-    let message: String = error
-        .error_message
-        .as_deref()
-        .unwrap_or("")
-        .chars()
-        .map(|c| if c.is_ascii_digit() { '0' } else { c })
-        .collect();
+    let mut message = String::new();
+    for c in error.error_message.as_deref().unwrap_or("").chars() {
+        // A run of digits becomes one `0`: "id 7" and "id 17" are the same error.
+        if c.is_ascii_digit() {
+            if !message.ends_with('0') {
+                message.push('0');
+            }
+        } else {
+            message.push(c);
+        }
+    }
     let source = error.source_file.as_deref().unwrap_or("");
     let source = source.split(['?', '#']).next().unwrap_or(source);
     let mut hasher = blake3::Hasher::new();
@@ -347,6 +351,7 @@ mod tests {
         let a = error_fingerprint(&e("item 17 not found", "https://a.com/app.js?v=1"));
         assert_eq!(a.len(), 16);
         assert_eq!(a, error_fingerprint(&e("item 18 not found", "https://a.com/app.js?v=2")));
+        assert_eq!(a, error_fingerprint(&e("item 1234 not found", "https://a.com/app.js")));
         assert_ne!(a, error_fingerprint(&e("item 17 missing", "https://a.com/app.js")));
         assert_eq!(normalize_query("  Red   Shoes "), "red shoes");
     }
