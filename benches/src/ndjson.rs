@@ -13,6 +13,10 @@ pub struct Manifest {
     pub events: u64,
     pub seed: u64,
     pub projects: Vec<ManifestProject>,
+    pub pageviews: u64,
+    pub sessions: u64,
+    pub first_timestamp_ms: Option<i64>,
+    pub last_timestamp_ms: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
