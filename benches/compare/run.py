@@ -222,7 +222,8 @@ def main():
     manifest = json.load(open(o.ndjson + ".meta.json"))
     events = manifest["events"]
     res = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
-           "data": manifest, "ingest": {}, "storage": {}, "queries": {}}
+           "data": manifest, "ingest": {}, "storage": {},
+           "queries": {q.name: {"title": q.title, "group": q.group, "systems": {}} for q in queries.QUERIES}}
 
     log("== Footfall: batched durable ingest of the NDJSON over HTTP")
     rep, kept = ingest_bench(o.ingest_bench, ["--ndjson", o.ndjson, "--keep-data", "--tmp-dir", o.work],
@@ -289,10 +290,15 @@ def main():
     con = duckdb.connect()
     session_id = con.execute(queries.PICK_SESSION.replace(
         "{T}", f"read_parquet('{glob}', hive_partitioning = false)")).fetchone()[0]
+    # Which files hold that session (what an ideal lookup touches), out of how many.
+    session_files, total_files = con.execute(
+        f"SELECT count(DISTINCT filename) FILTER (WHERE session_id = ?), count(DISTINCT filename) "
+        f"FROM read_parquet('{glob}', hive_partitioning = false, filename = true)", [session_id]).fetchone()
     con.close()
     start_ms = manifest["first_timestamp_ms"] // 86_400_000 * 86_400_000
     bots = "is_bot" in columns
-    res["query_settings"] = {"session_id": session_id, "start_ms": start_ms, "bot_filter": bots, "runs": o.runs,
+    res["query_settings"] = {"session_id": session_id, "session_files": session_files, "total_files": total_files,
+                             "start_ms": start_ms, "bot_filter": bots, "runs": o.runs,
                              "project": queries.PROJECT}
     plans = {}
     for name in wanted:

@@ -469,7 +469,9 @@ async fn run_batches(ctx: &Bench) -> Result<(Value, bool)> {
     let work = match &args.ndjson {
         Some(file) => {
             let (file, batch_size) = (file.clone(), args.batch_size);
-            tokio::task::spawn_blocking(move || workload::from_ndjson(&file, batch_size)).await.context("reader panicked")??
+            tokio::task::spawn_blocking(move || workload::from_ndjson(&file, batch_size))
+                .await
+                .context("reader panicked")??
         }
         None => {
             let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
