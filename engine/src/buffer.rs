@@ -13,13 +13,21 @@ use arrow::compute::concat_batches;
 use crate::event::schema;
 use crate::ids::{PartitionKey, ProjectId, SegmentId};
 
-/// Small batches (one per group commit) are merged once a partition holds this many, so a long
-/// buffer does not turn every query into thousands of tiny batches.
+/// Small batches (one per group commit) are merged in runs of this many, so a long buffer does not
+/// turn every query into thousands of tiny batches.
 const MERGE_AT_BATCHES: usize = 64;
+
+/// One partition's rows: merged runs first, then the small batches since the last merge. Only the
+/// small tail is ever concatenated, so each row is copied once, not once per merge.
+#[derive(Default)]
+struct PartitionBatches {
+    batches: Vec<RecordBatch>,
+    small_from: usize,
+}
 
 #[derive(Default)]
 struct Generation {
-    partitions: HashMap<PartitionKey, Vec<RecordBatch>>,
+    partitions: HashMap<PartitionKey, PartitionBatches>,
     bytes: usize,
     rows: usize,
 }
@@ -28,13 +36,16 @@ impl Generation {
     fn insert(&mut self, key: PartitionKey, batch: RecordBatch) {
         self.bytes += batch.get_array_memory_size();
         self.rows += batch.num_rows();
-        let batches = self.partitions.entry(key).or_default();
-        batches.push(batch);
-        if batches.len() >= MERGE_AT_BATCHES {
-            if let Ok(merged) = concat_batches(&schema(), batches.iter()) {
-                let before: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let partition = self.partitions.entry(key).or_default();
+        partition.batches.push(batch);
+        let small = &partition.batches[partition.small_from..];
+        if small.len() >= MERGE_AT_BATCHES {
+            if let Ok(merged) = concat_batches(&schema(), small.iter()) {
+                let before: usize = small.iter().map(RecordBatch::get_array_memory_size).sum();
                 self.bytes = self.bytes - before + merged.get_array_memory_size();
-                *batches = vec![merged];
+                partition.batches.truncate(partition.small_from);
+                partition.batches.push(merged);
+                partition.small_from = partition.batches.len();
             }
         }
     }
@@ -82,8 +93,8 @@ impl Buffer {
         let last = self.frozen.last()?;
         let mut merged: HashMap<PartitionKey, Vec<RecordBatch>> = HashMap::new();
         for generation in &self.frozen {
-            for (key, batches) in &generation.generation.partitions {
-                merged.entry(key.clone()).or_default().extend(batches.iter().cloned());
+            for (key, partition) in &generation.generation.partitions {
+                merged.entry(key.clone()).or_default().extend(partition.batches.iter().cloned());
             }
         }
         Some((last.sealed, last.next_event_id, merged.into_iter().collect()))
@@ -98,9 +109,9 @@ impl Buffer {
     pub fn rows(&self, visible: impl Fn(&ProjectId) -> bool) -> Vec<PartitionRows> {
         let mut out: HashMap<&PartitionKey, Vec<RecordBatch>> = HashMap::new();
         for generation in self.frozen.iter().map(|f| &f.generation).chain(std::iter::once(&self.active)) {
-            for (key, batches) in &generation.partitions {
+            for (key, partition) in &generation.partitions {
                 if visible(&key.project) {
-                    out.entry(key).or_default().extend(batches.iter().cloned());
+                    out.entry(key).or_default().extend(partition.batches.iter().cloned());
                 }
             }
         }
@@ -169,7 +180,9 @@ mod tests {
             buf.insert(k, b);
         }
         let rows = buf.rows(|_| true);
-        assert!(rows[0].1.len() < 4);
+        // Two merged runs and the one small batch since: earlier runs are never merged again.
+        let sizes: Vec<usize> = rows[0].1.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, vec![MERGE_AT_BATCHES, MERGE_AT_BATCHES, 1]);
         assert_eq!(count(&rows), MERGE_AT_BATCHES * 2 + 1);
     }
 }

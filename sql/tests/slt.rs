@@ -20,29 +20,12 @@ const DAY1: i64 = 1_763_978_400_000;
 const DAY2: i64 = DAY1 + 86_400_000;
 
 fn event(project: &str, ts: i64, session: &str, visitor: &str, path: &str) -> Event {
-    Event {
-        project: ProjectId::new(project).expect("valid project"),
-        timestamp_ms: ts,
-        event_type: EventType::Pageview,
-        name: "pageview".into(),
-        session_id: Some(session.into()),
-        visitor_id: Some(visitor.into()),
-        hostname: Some(format!("{project}.example")),
-        path: Some(path.into()),
-        query_string: None,
-        page_title: None,
-        referrer: None,
-        referrer_domain: None,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        props: None,
-        revenue_amount: None,
-        revenue_currency: None,
-        interactive: true,
-    }
+    let mut e = Event::new(ProjectId::new(project).expect("valid project"), ts, EventType::Pageview, "pageview");
+    e.session_id = Some(session.into());
+    e.visitor_id = Some(visitor.into());
+    e.hostname = Some(format!("{project}.example"));
+    e.path = Some(path.into());
+    e
 }
 
 fn custom(

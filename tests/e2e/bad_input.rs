@@ -224,7 +224,9 @@ fn bad_input_is_rejected_cleanly() {
     accepted += 3;
 
     // Plausible endpoint.
-    for body in [&b"{not json"[..], b"{}", b"{\"n\":\"pageview\"}", b"{\"n\":5,\"u\":[],\"d\":{}}", b"[]"] {
+    for body in
+        [&b"{not json"[..], b"{}", b"{\"n\":\"pageview\"}", b"{\"n\":5,\"u\":[],\"d\":{}}", b"\"pageview\"", b"42"]
+    {
         let resp = server
             .post("/api/event")
             .header("user-agent", footfall_tests::UA_CHROME)

@@ -21,7 +21,8 @@ use crate::wal::WalError;
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"FFWALSEG";
 pub const RECORD_MAGIC: &[u8; 8] = b"FFWALREC";
-pub const FORMAT_VERSION: u16 = 1;
+/// v2: the brief's event model (detail groups). v1 records no longer decode.
+pub const FORMAT_VERSION: u16 = 2;
 /// Upper bound on one record, so a damaged length field cannot make replay allocate gigabytes.
 pub const MAX_RECORD_BYTES: usize = 512 * 1024 * 1024;
 
@@ -89,6 +90,14 @@ impl SegmentReader {
         frame.resize(HEADER_LEN + len, 0);
         reader.read_exact(&mut frame[HEADER_LEN..]).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
         let decoded = envelope::decode(SEGMENT_MAGIC, FORMAT_VERSION, &frame).map_err(|e| corrupt(e.to_string()))?;
+        if decoded.version != FORMAT_VERSION {
+            // Not damage: an older build's log. Its events cannot be read as today's, so say so.
+            return Err(corrupt(format!(
+                "{} is WAL format v{}; this build reads v{FORMAT_VERSION}: start the older Footfall once to flush it",
+                path.display(),
+                decoded.version
+            )));
+        }
         let header: SegmentHeader = postcard::from_bytes(decoded.body).map_err(|e| corrupt(e.to_string()))?;
         Ok(Self { path: path.to_path_buf(), reader, offset: frame.len() as u64, segment: header.segment, end: None })
     }

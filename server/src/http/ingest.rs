@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use footfall_engine::{Event, EventType};
+
 use serde_json::json;
 
 use crate::enrich::{page_fields, referrer_domain};
@@ -54,29 +55,43 @@ fn to_event(state: &AppState, incoming: Incoming, request_ip: IpAddr, request_ua
         Some((amount, currency)) => (Some(amount), Some(currency)),
         None => (None, None),
     };
-    Ok(Event {
-        project: incoming.project,
-        timestamp_ms: incoming.timestamp_ms,
-        event_type: incoming.event_type,
-        name: incoming.name,
-        session_id: Some(session_id),
-        visitor_id: Some(visitor_id),
-        hostname: page.hostname,
-        path: page.path,
-        query_string: page.query_string,
-        page_title: incoming.page_title,
-        referrer: incoming.referrer,
-        referrer_domain,
-        utm_source: page.utm_source,
-        utm_medium: page.utm_medium,
-        utm_campaign: page.utm_campaign,
-        utm_term: page.utm_term,
-        utm_content: page.utm_content,
-        props: incoming.props,
-        revenue_amount,
-        revenue_currency,
-        interactive: incoming.interactive,
-    })
+    let mut context = incoming.context;
+    if context.page_id.is_none() && incoming.event_type == EventType::Pageview {
+        // Server-side senders may not track pages; a page view is still one page.
+        context.page_id = Some(format!("{:016x}", rand::random::<u64>()));
+    }
+    let detail = incoming.detail;
+    let mut error = detail.error;
+    if let Some(e) = error.as_deref_mut() {
+        e.error_fingerprint = Some(ingest::error_fingerprint(e));
+    }
+    let mut event = Event::new(incoming.project, incoming.timestamp_ms, incoming.event_type, incoming.name);
+    event.session_id = Some(session_id);
+    event.visitor_id = Some(visitor_id);
+    event.hostname = page.hostname;
+    event.path = page.path;
+    event.query_string = page.query_string;
+    event.page_title = incoming.page_title;
+    event.referrer = incoming.referrer;
+    event.referrer_domain = referrer_domain;
+    event.utm_source = page.utm_source;
+    event.utm_medium = page.utm_medium;
+    event.utm_campaign = page.utm_campaign;
+    event.utm_term = page.utm_term;
+    event.utm_content = page.utm_content;
+    event.props = incoming.props;
+    event.revenue_amount = revenue_amount;
+    event.revenue_currency = revenue_currency;
+    event.interactive = incoming.interactive;
+    event.context = context;
+    event.engagement = detail.engagement;
+    event.vitals = detail.vitals;
+    event.interaction = detail.interaction;
+    event.error = error;
+    event.form = detail.form;
+    event.search = detail.search;
+    event.experiment = detail.experiment;
+    Ok(event)
 }
 
 /// `POST /api/v1/events`: a batch, answered once every accepted event is durable.
@@ -128,37 +143,59 @@ pub async fn native_events(
     Ok(Json(json!({"accepted": accepted, "rejected": rejected})))
 }
 
-/// `POST /api/event`: Plausible's endpoint, so existing trackers can point here unchanged.
-pub async fn plausible_event(
+/// `POST /api/event`: the tracker's endpoint, and Plausible's, so existing trackers can point here
+/// unchanged. One event object (answered as Plausible does: `202 ok`), or an array of them (a beacon
+/// at page hide), answered like a native batch.
+pub async fn tracker_event(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(body, state.config.max_body_bytes).await?;
-    let event = ingest::parse_plausible(&bytes)?;
-    let projects: Vec<_> = event.domains().filter_map(|d| state.metadata.project_for_domain(d)).collect();
-    if projects.is_empty() {
-        metrics::counter!("footfall_events_dropped_total").increment(1);
-        return Ok((StatusCode::ACCEPTED, [("x-footfall-dropped", "1")], "ok").into_response());
-    }
+    let body = ingest::parse_tracker(&bytes)?;
     let ip = client_ip(peer.ip(), &headers, &state.config.trusted_proxies);
     let ua = user_agent(&headers);
     let now = ingest::now_ms();
-    let mut events = Vec::with_capacity(projects.len());
-    for project in projects {
-        let incoming = event.to_incoming(project, now);
-        let built = incoming.and_then(|i| to_event(&state, i, ip, &ua));
-        match built {
-            Ok(e) => events.push(e),
-            Err(message) => {
-                metrics::counter!("footfall_events_rejected_total").increment(1);
-                return Err(ApiError::bad_request("invalid_event", message));
+    let mut events = Vec::with_capacity(body.events.len());
+    let mut rejected = Vec::new();
+    let mut dropped = 0usize;
+    for (index, item) in body.events.into_iter().enumerate() {
+        let event = match item {
+            Ok(event) => event,
+            Err(error) => {
+                rejected.push(json!({"index": index, "error": error}));
+                continue;
+            }
+        };
+        let projects: Vec<_> = event.domains().filter_map(|d| state.metadata.project_for_domain(d)).collect();
+        if projects.is_empty() {
+            dropped += 1;
+            continue;
+        }
+        for project in projects {
+            match event.to_incoming(project, now).and_then(|i| to_event(&state, i, ip, &ua)) {
+                Ok(e) => events.push(e),
+                Err(error) => rejected.push(json!({"index": index, "error": error})),
             }
         }
     }
-    let n = events.len() as u64;
-    state.engine.append(events).await?;
-    metrics::counter!("footfall_events_accepted_total").increment(n);
-    Ok((StatusCode::ACCEPTED, "ok").into_response())
+    let accepted = events.len();
+    if !events.is_empty() {
+        state.engine.append(events).await?;
+    }
+    metrics::counter!("footfall_events_accepted_total").increment(accepted as u64);
+    metrics::counter!("footfall_events_rejected_total").increment(rejected.len() as u64);
+    metrics::counter!("footfall_events_dropped_total").increment(dropped as u64);
+    if body.single {
+        if let Some(error) = rejected.first().and_then(|r| r["error"].as_str()) {
+            return Err(ApiError::bad_request("invalid_event", error.to_string()));
+        }
+        if dropped > 0 {
+            return Ok((StatusCode::ACCEPTED, [("x-footfall-dropped", "1")], "ok").into_response());
+        }
+        return Ok((StatusCode::ACCEPTED, "ok").into_response());
+    }
+    let answer = json!({"accepted": accepted, "rejected": rejected, "dropped": dropped});
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }

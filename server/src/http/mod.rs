@@ -38,7 +38,7 @@ pub struct AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     // Browsers post events cross-origin from the sites they measure.
-    let public_ingest = Router::new().route("/api/event", post(ingest::plausible_event)).layer(CorsLayer::permissive());
+    let public_ingest = Router::new().route("/api/event", post(ingest::tracker_event)).layer(CorsLayer::permissive());
     Router::new()
         .merge(public_ingest)
         .route("/api/v1/events", post(ingest::native_events))

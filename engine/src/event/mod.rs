@@ -18,22 +18,69 @@ use crate::ids::{Day, PartitionKey, ProjectId};
 pub const REVENUE_SCALE: i8 = 4;
 pub const REVENUE_PRECISION: u8 = 18;
 
+mod column_group;
+mod detail;
+
+pub use detail::{Context, Engagement, ErrorDetail, ExperimentDetail, FormDetail, Interaction, SearchDetail, Vitals};
+
+use detail::{
+    ContextBuilders, EngagementBuilders, ErrorDetailBuilders, ExperimentDetailBuilders, FormDetailBuilders,
+    InteractionBuilders, SearchDetailBuilders, VitalsBuilders,
+};
+
+/// What an event records; stored as the `event_type` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventType {
     Pageview,
     Custom,
+    Engagement,
+    Vitals,
+    Interaction,
+    Error,
+    Form,
+    Search,
+    SearchClick,
+    Experiment,
 }
 
 impl EventType {
+    pub const ALL: [EventType; 10] = [
+        Self::Pageview,
+        Self::Custom,
+        Self::Engagement,
+        Self::Vitals,
+        Self::Interaction,
+        Self::Error,
+        Self::Form,
+        Self::Search,
+        Self::SearchClick,
+        Self::Experiment,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Pageview => "pageview",
             Self::Custom => "event",
+            Self::Engagement => "engagement",
+            Self::Vitals => "vitals",
+            Self::Interaction => "interaction",
+            Self::Error => "error",
+            Self::Form => "form",
+            Self::Search => "search",
+            Self::SearchClick => "search_click",
+            Self::Experiment => "experiment",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
     }
 }
 
 /// One event, enriched and scrubbed, ready to store. `event_id` is assigned by the WAL.
+///
+/// The detail groups are boxed so that the common events (pageviews, custom events) stay small in
+/// the WAL queue and the buffer; an absent group costs one byte in the WAL and nulls in Parquet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub project: ProjectId,
@@ -59,9 +106,52 @@ pub struct Event {
     pub revenue_amount: Option<i128>,
     pub revenue_currency: Option<String>,
     pub interactive: bool,
+    pub context: Context,
+    pub engagement: Option<Box<Engagement>>,
+    pub vitals: Option<Box<Vitals>>,
+    pub interaction: Option<Box<Interaction>>,
+    pub error: Option<Box<ErrorDetail>>,
+    pub form: Option<Box<FormDetail>>,
+    pub search: Option<Box<SearchDetail>>,
+    pub experiment: Option<Box<ExperimentDetail>>,
 }
 
 impl Event {
+    /// An event with every optional field empty.
+    pub fn new(project: ProjectId, timestamp_ms: i64, event_type: EventType, name: impl Into<String>) -> Self {
+        Self {
+            project,
+            timestamp_ms,
+            event_type,
+            name: name.into(),
+            session_id: None,
+            visitor_id: None,
+            hostname: None,
+            path: None,
+            query_string: None,
+            page_title: None,
+            referrer: None,
+            referrer_domain: None,
+            utm_source: None,
+            utm_medium: None,
+            utm_campaign: None,
+            utm_term: None,
+            utm_content: None,
+            props: None,
+            revenue_amount: None,
+            revenue_currency: None,
+            interactive: true,
+            context: Context::default(),
+            engagement: None,
+            vitals: None,
+            interaction: None,
+            error: None,
+            form: None,
+            search: None,
+            experiment: None,
+        }
+    }
+
     pub fn partition(&self) -> PartitionKey {
         PartitionKey { project: self.project.clone(), day: Day::of_millis(self.timestamp_ms) }
     }
@@ -91,6 +181,14 @@ impl Event {
             .into_iter()
             .map(opt)
             .sum::<usize>()
+            + self.context.heap_size()
+            + self.engagement.as_ref().map_or(0, |g| std::mem::size_of::<Engagement>() + g.heap_size())
+            + self.vitals.as_ref().map_or(0, |g| std::mem::size_of::<Vitals>() + g.heap_size())
+            + self.interaction.as_ref().map_or(0, |g| std::mem::size_of::<Interaction>() + g.heap_size())
+            + self.error.as_ref().map_or(0, |g| std::mem::size_of::<ErrorDetail>() + g.heap_size())
+            + self.form.as_ref().map_or(0, |g| std::mem::size_of::<FormDetail>() + g.heap_size())
+            + self.search.as_ref().map_or(0, |g| std::mem::size_of::<SearchDetail>() + g.heap_size())
+            + self.experiment.as_ref().map_or(0, |g| std::mem::size_of::<ExperimentDetail>() + g.heap_size())
     }
 }
 
@@ -107,7 +205,7 @@ pub mod columns {
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let text = |name: &str| Field::new(name, DataType::Utf8, true);
-    Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new(columns::EVENT_ID, DataType::UInt64, false),
         Field::new(columns::PROJECT_ID, DataType::Utf8, false),
         Field::new(columns::ADDED_ISO, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
@@ -130,7 +228,20 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("revenue_amount", DataType::Decimal128(REVENUE_PRECISION, REVENUE_SCALE), true),
         text("revenue_currency"),
         Field::new("interactive", DataType::Boolean, false),
-    ]))
+    ];
+    for group in [
+        Context::arrow_fields(),
+        Engagement::arrow_fields(),
+        Vitals::arrow_fields(),
+        Interaction::arrow_fields(),
+        ErrorDetail::arrow_fields(),
+        FormDetail::arrow_fields(),
+        SearchDetail::arrow_fields(),
+        ExperimentDetail::arrow_fields(),
+    ] {
+        fields.extend(group);
+    }
+    Arc::new(Schema::new(fields))
 });
 
 /// The Arrow schema of stored events: the `events` table.
@@ -149,6 +260,14 @@ pub fn to_record_batch<'a>(events: impl ExactSizeIterator<Item = (u64, &'a Event
     let mut texts: Vec<StringBuilder> = (0..15).map(|_| StringBuilder::with_capacity(n, n * 16)).collect();
     let mut revenue = Decimal128Builder::with_capacity(n).with_precision_and_scale(REVENUE_PRECISION, REVENUE_SCALE)?;
     let mut interactive = BooleanBuilder::with_capacity(n);
+    let mut context = ContextBuilders::with_capacity(n);
+    let mut engagement = EngagementBuilders::with_capacity(n);
+    let mut vitals = VitalsBuilders::with_capacity(n);
+    let mut interaction = InteractionBuilders::with_capacity(n);
+    let mut error = ErrorDetailBuilders::with_capacity(n);
+    let mut form = FormDetailBuilders::with_capacity(n);
+    let mut search = SearchDetailBuilders::with_capacity(n);
+    let mut experiment = ExperimentDetailBuilders::with_capacity(n);
 
     for (id, e) in events {
         event_id.append_value(id);
@@ -178,6 +297,14 @@ pub fn to_record_batch<'a>(events: impl ExactSizeIterator<Item = (u64, &'a Event
         revenue.append_option(e.revenue_amount);
         texts[14].append_option(e.revenue_currency.as_deref());
         interactive.append_value(e.interactive);
+        context.append(Some(&e.context));
+        engagement.append(e.engagement.as_deref());
+        vitals.append(e.vitals.as_deref());
+        interaction.append(e.interaction.as_deref());
+        error.append(e.error.as_deref());
+        form.append(e.form.as_deref());
+        search.append(e.search.as_deref());
+        experiment.append(e.experiment.as_deref());
     }
 
     let mut texts = texts.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef);
@@ -195,34 +322,30 @@ pub fn to_record_batch<'a>(events: impl ExactSizeIterator<Item = (u64, &'a Event
     columns.push(Arc::new(revenue.finish()));
     columns.push(next_text()?);
     columns.push(Arc::new(interactive.finish()));
+    context.finish_into(&mut columns);
+    engagement.finish_into(&mut columns);
+    vitals.finish_into(&mut columns);
+    interaction.finish_into(&mut columns);
+    error.finish_into(&mut columns);
+    form.finish_into(&mut columns);
+    search.finish_into(&mut columns);
+    experiment.finish_into(&mut columns);
     RecordBatch::try_new(schema(), columns)
 }
 
 #[cfg(test)]
 pub(crate) fn sample(project: &str, ts: i64, session: &str) -> Event {
-    Event {
-        project: ProjectId::new(project).unwrap(),
-        timestamp_ms: ts,
-        event_type: EventType::Pageview,
-        name: "pageview".into(),
-        session_id: Some(session.into()),
-        visitor_id: Some("v1".into()),
-        hostname: Some("example.com".into()),
-        path: Some("/".into()),
-        query_string: None,
-        page_title: None,
-        referrer: None,
-        referrer_domain: None,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_term: None,
-        utm_content: None,
-        props: Some("{\"a\":1}".into()),
-        revenue_amount: Some(12_5000),
-        revenue_currency: Some("EUR".into()),
-        interactive: true,
-    }
+    let mut e = Event::new(ProjectId::new(project).unwrap(), ts, EventType::Pageview, "pageview");
+    e.session_id = Some(session.into());
+    e.visitor_id = Some("v1".into());
+    e.hostname = Some("example.com".into());
+    e.path = Some("/".into());
+    e.props = Some("{\"a\":1}".into());
+    e.revenue_amount = Some(12_5000);
+    e.revenue_currency = Some("EUR".into());
+    e.context.page_id = Some("p1".into());
+    e.context.screen_width = Some(1920);
+    e
 }
 
 #[cfg(test)]
@@ -243,5 +366,33 @@ mod tests {
         assert!(props.is_null(1));
         let currency = batch.column_by_name("revenue_currency").unwrap().as_string::<i32>();
         assert_eq!(currency.value(1), "EUR");
+    }
+
+    #[test]
+    fn detail_groups_become_their_columns_or_nulls() {
+        let mut a = sample("p", 1_700_000_000_000, "s1");
+        a.event_type = EventType::Form;
+        a.form = Some(Box::new(FormDetail {
+            form_event: Some("error".into()),
+            fields_total: Some(3),
+            error_messages: Some(vec!["Please fill out this field.".into()]),
+            ..Default::default()
+        }));
+        a.vitals = Some(Box::new(Vitals { cumulative_layout_shift: Some(0.12), ..Default::default() }));
+        let b = sample("p", 1_700_000_000_001, "s2");
+        let batch = to_record_batch([(1, &a), (2, &b)].into_iter()).unwrap();
+        assert_eq!(batch.schema(), schema());
+        let total = batch.column_by_name("fields_total").unwrap().as_primitive::<arrow::datatypes::Int32Type>();
+        assert_eq!((total.value(0), total.is_null(1)), (3, true));
+        let cls =
+            batch.column_by_name("cumulative_layout_shift").unwrap().as_primitive::<arrow::datatypes::Float64Type>();
+        assert_eq!(cls.value(0), 0.12);
+        let messages = batch.column_by_name("error_messages").unwrap().as_list::<i32>();
+        assert_eq!(messages.value(0).as_string::<i32>().value(0), "Please fill out this field.");
+        assert!(messages.is_null(1));
+        let width = batch.column_by_name("screen_width").unwrap().as_primitive::<arrow::datatypes::Int32Type>();
+        assert_eq!(width.value(1), 1920);
+        assert_eq!(EventType::parse("search_click"), Some(EventType::SearchClick));
+        assert!(EventType::ALL.iter().all(|t| EventType::parse(t.as_str()) == Some(*t)));
     }
 }

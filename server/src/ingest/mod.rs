@@ -1,16 +1,25 @@
-//! Turning request bodies into validated incoming events: the native batch format
-//! (`POST /api/v1/events`) and Plausible's (`POST /api/event`). Validation is per event, so one bad
-//! event is reported by index while the rest of its batch is kept.
+//! Turning request bodies into validated incoming events. Both ingest endpoints speak one wire
+//! format ([`wire`]): the native batch endpoint (`POST /api/v1/events`, server-side senders) and the
+//! public tracker endpoint (`POST /api/event`, Plausible-compatible and extended with the brief's
+//! event types). Validation is per event, so one bad event is reported by index while the rest of its
+//! batch is kept.
+
+mod detail;
+mod revenue;
+mod wire;
 
 use std::net::IpAddr;
 
-use chrono::{DateTime, Utc};
-use footfall_engine::event::REVENUE_SCALE;
+use chrono::Utc;
+use footfall_engine::event::{
+    Context, Engagement, ErrorDetail, ExperimentDetail, FormDetail, Interaction, SearchDetail, Vitals,
+};
 use footfall_engine::{EventType, ProjectId};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use thiserror::Error;
+
+pub use detail::{error_fingerprint, normalize_query};
 
 pub const MAX_URL_BYTES: usize = 8 * 1024;
 pub const MAX_NAME_BYTES: usize = 256;
@@ -34,6 +43,18 @@ pub enum BodyError {
     Empty,
 }
 
+/// The brief's per-event detail, as received (before scrubbing and server-side derivations).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Detail {
+    pub engagement: Option<Box<Engagement>>,
+    pub vitals: Option<Box<Vitals>>,
+    pub interaction: Option<Box<Interaction>>,
+    pub error: Option<Box<ErrorDetail>>,
+    pub form: Option<Box<FormDetail>>,
+    pub search: Option<Box<SearchDetail>>,
+    pub experiment: Option<Box<ExperimentDetail>>,
+}
+
 /// An event that passed validation, before enrichment and identity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Incoming {
@@ -48,47 +69,14 @@ pub struct Incoming {
     pub props: Option<String>,
     pub revenue: Option<(i128, String)>,
     pub interactive: bool,
-    /// For server-side senders reporting on behalf of a browser; used for the visitor hash only.
+    /// For server-side senders reporting on behalf of a browser; used for enrichment and the visitor
+    /// hash only.
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum TimestampIn {
-    EpochMs(i64),
-    Text(String),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum AmountIn {
-    Number(f64),
-    Text(String),
-}
-
-#[derive(Debug, Deserialize)]
-struct RevenueIn {
-    amount: AmountIn,
-    currency: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct NativeEvent {
-    project: String,
-    #[serde(rename = "type")]
-    event_type: Option<String>,
-    timestamp: Option<TimestampIn>,
-    url: Option<String>,
-    referrer: Option<String>,
-    title: Option<String>,
-    session_id: Option<String>,
-    name: Option<String>,
-    props: Option<Value>,
-    revenue: Option<RevenueIn>,
-    interactive: Option<bool>,
-    ip: Option<String>,
-    user_agent: Option<String>,
+    /// What the browser reported about itself: page_id, screen, viewport, language, timezone and
+    /// custom dimensions. The server fills in the rest of the context at ingest.
+    pub context: Context,
+    pub detail: Detail,
 }
 
 /// How the sender framed its events.
@@ -100,8 +88,39 @@ pub enum Framing {
     Lines,
 }
 
-/// Splits a native body into per-event results.
+/// Splits a native body (`POST /api/v1/events`) into per-event results.
 pub fn parse_native(body: &[u8], framing: Framing, now_ms: i64) -> Result<Vec<Result<Incoming, String>>, BodyError> {
+    let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return Err(BodyError::Empty);
+    }
+    let one = |json: &str| wire::parse_native_event(json, now_ms);
+    if trimmed.starts_with('[') {
+        let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| BodyError::Json(e.to_string()))?;
+        return Ok(items.into_iter().map(|raw| one(raw.get())).collect());
+    }
+    if framing == Framing::Json {
+        let single: &RawValue = serde_json::from_str(text).map_err(|e| BodyError::Json(e.to_string()))?;
+        if !single.get().starts_with('{') {
+            return Err(BodyError::Json("expected an array of events or one event object".into()));
+        }
+        return Ok(vec![one(single.get())]);
+    }
+    Ok(text.lines().filter(|l| !l.trim().is_empty()).map(one).collect())
+}
+
+pub use wire::TrackerEvent;
+
+/// A tracker body (`POST /api/event`): one event object, or an array of them (a beacon sent when
+/// the page is hidden carries everything still queued).
+pub struct TrackerBody {
+    pub events: Vec<Result<TrackerEvent, String>>,
+    /// The body was a single object: answer as Plausible does.
+    pub single: bool,
+}
+
+pub fn parse_tracker(body: &[u8]) -> Result<TrackerBody, BodyError> {
     let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
@@ -109,61 +128,17 @@ pub fn parse_native(body: &[u8], framing: Framing, now_ms: i64) -> Result<Vec<Re
     }
     if trimmed.starts_with('[') {
         let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| BodyError::Json(e.to_string()))?;
-        return Ok(items.into_iter().map(|raw| parse_one(raw.get(), now_ms)).collect());
+        let events = items.into_iter().map(|raw| wire::parse_tracker_event(raw.get())).collect();
+        return Ok(TrackerBody { events, single: false });
     }
-    if framing == Framing::Json {
-        let one: &RawValue = serde_json::from_str(text).map_err(|e| BodyError::Json(e.to_string()))?;
-        if !one.get().starts_with('{') {
-            return Err(BodyError::Json("expected an array of events or one event object".into()));
-        }
-        return Ok(vec![parse_one(one.get(), now_ms)]);
+    let single: &RawValue = serde_json::from_str(text).map_err(|e| BodyError::Json(e.to_string()))?;
+    if !single.get().starts_with('{') {
+        return Err(BodyError::Json("expected an event object or an array of them".into()));
     }
-    Ok(text.lines().filter(|l| !l.trim().is_empty()).map(|line| parse_one(line, now_ms)).collect())
+    Ok(TrackerBody { events: vec![wire::parse_tracker_event(single.get())], single: true })
 }
 
-fn parse_one(json: &str, now_ms: i64) -> Result<Incoming, String> {
-    let e: NativeEvent = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    let project = ProjectId::new(e.project).map_err(|e| e.to_string())?;
-    let event_type = match e.event_type.as_deref() {
-        Some("pageview") => EventType::Pageview,
-        Some("event") => EventType::Custom,
-        Some(other) => return Err(format!("type must be \"pageview\" or \"event\", got {other:?}")),
-        None if e.name.as_deref().is_none_or(|n| n == "pageview") => EventType::Pageview,
-        None => EventType::Custom,
-    };
-    let name = match (event_type, e.name) {
-        (EventType::Pageview, _) => "pageview".to_string(),
-        (EventType::Custom, Some(n)) if !n.trim().is_empty() => n,
-        (EventType::Custom, _) => return Err("custom events need a name".into()),
-    };
-    let timestamp_ms = match e.timestamp {
-        None => now_ms,
-        Some(TimestampIn::EpochMs(ms)) => ms,
-        Some(TimestampIn::Text(s)) => DateTime::parse_from_rfc3339(&s)
-            .map_err(|err| format!("timestamp {s:?} is not RFC 3339: {err}"))?
-            .timestamp_millis(),
-    };
-    let ip = e.ip.map(|s| s.parse::<IpAddr>().map_err(|_| format!("ip {s:?} is not an IP address"))).transpose()?;
-    let incoming = Incoming {
-        project,
-        event_type,
-        name,
-        timestamp_ms,
-        url: e.url,
-        referrer: e.referrer,
-        page_title: e.title,
-        session_id: e.session_id,
-        props: e.props.map(|p| props_json(&p)).transpose()?,
-        revenue: e.revenue.map(parse_revenue).transpose()?,
-        interactive: e.interactive.unwrap_or(true),
-        ip,
-        user_agent: e.user_agent,
-    };
-    validate(&incoming, now_ms)?;
-    Ok(incoming)
-}
-
-fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<(), String> {
+pub(crate) fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<(), String> {
     match value {
         Some(v) if v.len() > max => Err(format!("{field} is {} bytes; the limit is {max}", v.len())),
         _ => Ok(()),
@@ -225,106 +200,6 @@ pub fn props_json(value: &Value) -> Result<String, String> {
     serde_json::to_string(map).map_err(|e| e.to_string())
 }
 
-fn parse_revenue(r: RevenueIn) -> Result<(i128, String), String> {
-    let text = match r.amount {
-        AmountIn::Number(n) if n.is_finite() => n.to_string(),
-        AmountIn::Number(_) => return Err("revenue.amount must be finite".into()),
-        AmountIn::Text(s) => s.trim().to_string(),
-    };
-    let amount = parse_decimal(&text)
-        .ok_or_else(|| format!("revenue.amount {text:?} is not a decimal with at most 4 places"))?;
-    let currency = r.currency.trim().to_ascii_uppercase();
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(format!("revenue.currency {:?} is not an ISO 4217 code", r.currency));
-    }
-    Ok((amount, currency))
-}
-
-/// Parses "12.5" into 125000 (scale 4) exactly, without going through floating point.
-fn parse_decimal(s: &str) -> Option<i128> {
-    let (negative, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let scale = REVENUE_SCALE as usize;
-    if whole.is_empty() && frac.is_empty() || frac.len() > scale || whole.len() > 14 {
-        return None;
-    }
-    if !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
-    let frac_value: i128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
-    let value = whole * 10i128.pow(scale as u32) + frac_value * 10i128.pow((scale - frac.len()) as u32);
-    Some(if negative { -value } else { value })
-}
-
-/// Plausible's event body. Field names and their one-letter forms, as its tracker sends them.
-#[derive(Debug, Deserialize)]
-pub struct PlausibleEvent {
-    #[serde(alias = "n")]
-    pub name: String,
-    #[serde(alias = "u")]
-    pub url: String,
-    #[serde(alias = "d")]
-    pub domain: String,
-    #[serde(alias = "r")]
-    pub referrer: Option<String>,
-    #[serde(alias = "p")]
-    pub props: Option<Value>,
-    #[serde(rename = "revenue", alias = "$")]
-    revenue: Option<Value>,
-    #[serde(alias = "i")]
-    pub interactive: Option<bool>,
-}
-
-pub fn parse_plausible(body: &[u8]) -> Result<PlausibleEvent, BodyError> {
-    let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
-    if text.trim().is_empty() {
-        return Err(BodyError::Empty);
-    }
-    serde_json::from_str(text).map_err(|e| BodyError::Json(e.to_string()))
-}
-
-impl PlausibleEvent {
-    /// The domains this event is for: Plausible allows a comma-separated list to send to several sites.
-    pub fn domains(&self) -> impl Iterator<Item = &str> {
-        self.domain.split(',').map(str::trim).filter(|d| !d.is_empty())
-    }
-
-    pub fn to_incoming(&self, project: ProjectId, now_ms: i64) -> Result<Incoming, String> {
-        let event_type = if self.name == "pageview" { EventType::Pageview } else { EventType::Custom };
-        let revenue = match &self.revenue {
-            None | Some(Value::Null) => None,
-            Some(v) => {
-                let r: RevenueIn = serde_json::from_value(v.clone()).map_err(|e| format!("revenue: {e}"))?;
-                Some(parse_revenue(r)?)
-            }
-        };
-        let incoming = Incoming {
-            project,
-            event_type,
-            name: self.name.clone(),
-            timestamp_ms: now_ms,
-            url: Some(self.url.clone()),
-            referrer: self.referrer.clone().filter(|r| !r.is_empty()),
-            page_title: None,
-            session_id: None,
-            props: self.props.as_ref().filter(|p| !p.is_null()).map(props_json).transpose()?,
-            revenue,
-            interactive: self.interactive.unwrap_or(true),
-            ip: None,
-            user_agent: None,
-        };
-        if incoming.name.trim().is_empty() {
-            return Err("name must not be empty".into());
-        }
-        validate(&incoming, now_ms)?;
-        Ok(incoming)
-    }
-}
-
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
@@ -362,6 +237,9 @@ mod tests {
             r#"{"project":"p","url":"https://a.com/","props":[1]}"#,
             r#"{"project":"p","url":"https://a.com/","timestamp":1000}"#,
             r#"{"project":"p","url":"https://a.com/","type":"click"}"#,
+            r#"{"url":"https://a.com/"}"#,
+            r#"{"project":"p","url":"https://a.com/","page_id":"has space"}"#,
+            r#"{"project":"p","url":"https://a.com/","dimensions":{"a":[1]}}"#,
             r#"{"project":"p","url":"https://a.com/","revenue":{"amount":"1.23456","currency":"EUR"}}"#,
             r#"{"project":"p","url":"https://a.com/","revenue":{"amount":"1","currency":"euro"}}"#,
             r#"{"project":"p","url":"https://a.com/","ip":"nope"}"#,
@@ -385,24 +263,39 @@ mod tests {
     }
 
     #[test]
-    fn decimals_are_exact() {
-        assert_eq!(parse_decimal("12.50"), Some(125_000));
-        assert_eq!(parse_decimal("-0.0001"), Some(-1));
-        assert_eq!(parse_decimal("7"), Some(70_000));
-        assert_eq!(parse_decimal("1.23456"), None);
-        assert_eq!(parse_decimal("1e3"), None);
-        assert_eq!(parse_decimal("."), None);
-    }
-
-    #[test]
-    fn plausible_short_and_long_names() {
-        let e = parse_plausible(br#"{"n":"Signup","u":"https://a.com/x","d":"a.com,b.com","p":"{\"plan\":\"pro\"}","$":{"amount":12.5,"currency":"eur"}}"#).unwrap();
+    fn tracker_bodies_take_plausible_names_arrays_and_the_brief_types() {
+        let body = parse_tracker(br#"{"n":"Signup","u":"https://a.com/x","d":"a.com,b.com","p":"{\"plan\":\"pro\"}","$":{"amount":12.5,"currency":"eur"}}"#).unwrap();
+        assert!(body.single);
+        let e = body.events[0].as_ref().unwrap();
         assert_eq!(e.domains().collect::<Vec<_>>(), vec!["a.com", "b.com"]);
         let incoming = e.to_incoming(ProjectId::new("p").unwrap(), NOW).unwrap();
         assert_eq!(incoming.event_type, EventType::Custom);
         assert_eq!(incoming.props.as_deref(), Some(r#"{"plan":"pro"}"#));
         assert_eq!(incoming.revenue, Some((125_000, "EUR".into())));
-        let e = parse_plausible(br#"{"name":"pageview","url":"https://a.com/","domain":"a.com"}"#).unwrap();
-        assert_eq!(e.to_incoming(ProjectId::new("p").unwrap(), NOW).unwrap().event_type, EventType::Pageview);
+
+        let body = parse_tracker(
+            br#"[{"name":"pageview","url":"https://a.com/","domain":"a.com","page_id":"ab12","screen_width":1920,"language":"de-DE"},
+                 {"type":"engagement","domain":"a.com","url":"https://a.com/","page_id":"ab12","active_time_ms":5000.7,"scroll_percentage":80},
+                 {"type":"teleport","domain":"a.com"},
+                 {"type":"error","domain":"a.com","page_id":"ab12","error_message":"x is undefined","line_number":3},
+                 {"url":"https://a.com/"}]"#,
+        )
+        .unwrap();
+        assert!(!body.single);
+        let p = ProjectId::new("p").unwrap();
+        let all: Vec<_> = body
+            .events
+            .iter()
+            .map(|e| e.as_ref().map_err(Clone::clone).and_then(|e| e.to_incoming(p.clone(), NOW)))
+            .collect();
+        let pv = all[0].as_ref().unwrap();
+        assert_eq!((pv.event_type, pv.context.page_id.as_deref()), (EventType::Pageview, Some("ab12")));
+        assert_eq!((pv.context.screen_width, pv.context.language.as_deref()), (Some(1920), Some("de-DE")));
+        let eng = all[1].as_ref().unwrap().detail.engagement.as_ref().unwrap();
+        assert_eq!((eng.active_time_ms, eng.scroll_percentage), (Some(5001), Some(80)));
+        assert!(all[2].as_ref().unwrap_err().contains("type must be one of"));
+        let err = all[3].as_ref().unwrap().detail.error.as_ref().unwrap();
+        assert_eq!(err.error_type.as_deref(), Some("javascript"));
+        assert!(all[4].as_ref().unwrap_err().contains("domain"));
     }
 }

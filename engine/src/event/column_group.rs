@@ -1,0 +1,141 @@
+//! Typed groups of nullable columns. Each group is one Rust struct whose fields are the stored
+//! columns of the same name; [`column_group!`] derives the struct, its Arrow fields and its column
+//! builders from one list, so a column cannot be added to the struct and forgotten in the schema.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+};
+use arrow::datatypes::{DataType, Field};
+
+/// A Rust type stored as one nullable Arrow column.
+pub trait ColumnValue {
+    type Builder: ArrayBuilder;
+    fn data_type() -> DataType;
+    fn new_builder(capacity: usize) -> Self::Builder;
+    fn append(builder: &mut Self::Builder, value: Option<&Self>);
+    /// Heap bytes, for buffer accounting.
+    fn heap_size(&self) -> usize {
+        0
+    }
+}
+
+impl ColumnValue for String {
+    type Builder = StringBuilder;
+    fn data_type() -> DataType {
+        DataType::Utf8
+    }
+    fn new_builder(capacity: usize) -> StringBuilder {
+        StringBuilder::with_capacity(capacity, 0)
+    }
+    fn append(builder: &mut StringBuilder, value: Option<&Self>) {
+        builder.append_option(value);
+    }
+    fn heap_size(&self) -> usize {
+        self.len()
+    }
+}
+
+macro_rules! primitive_column {
+    ($ty:ty, $builder:ty, $dt:expr) => {
+        impl ColumnValue for $ty {
+            type Builder = $builder;
+            fn data_type() -> DataType {
+                $dt
+            }
+            fn new_builder(capacity: usize) -> $builder {
+                <$builder>::with_capacity(capacity)
+            }
+            fn append(builder: &mut $builder, value: Option<&Self>) {
+                builder.append_option(value.copied());
+            }
+        }
+    };
+}
+
+primitive_column!(i32, Int32Builder, DataType::Int32);
+primitive_column!(i64, Int64Builder, DataType::Int64);
+primitive_column!(f64, Float64Builder, DataType::Float64);
+primitive_column!(bool, BooleanBuilder, DataType::Boolean);
+
+impl ColumnValue for Vec<String> {
+    type Builder = ListBuilder<StringBuilder>;
+    fn data_type() -> DataType {
+        DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+    }
+    fn new_builder(capacity: usize) -> Self::Builder {
+        ListBuilder::with_capacity(StringBuilder::new(), capacity)
+    }
+    fn append(builder: &mut Self::Builder, value: Option<&Self>) {
+        match value {
+            Some(items) => {
+                for item in items {
+                    builder.values().append_value(item);
+                }
+                builder.append(true);
+            }
+            None => builder.append(false),
+        }
+    }
+    fn heap_size(&self) -> usize {
+        self.iter().map(|s| s.len() + std::mem::size_of::<String>()).sum()
+    }
+}
+
+/// Declares a group of nullable columns: the struct (every field `Option<T>`), and a builder type
+/// that appends a whole group (or nulls, for an absent group) to one column builder per field.
+macro_rules! column_group {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident, builders $builders:ident {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: Option<$ty>, )*
+        }
+
+        impl $name {
+            /// The stored column names, in schema order.
+            pub const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            pub(crate) fn arrow_fields() -> Vec<arrow::datatypes::Field> {
+                vec![$(arrow::datatypes::Field::new(
+                    stringify!($field),
+                    <$ty as $crate::event::column_group::ColumnValue>::data_type(),
+                    true,
+                )),*]
+            }
+
+            pub fn heap_size(&self) -> usize {
+                0 $(+ self.$field.as_ref().map_or(0, $crate::event::column_group::ColumnValue::heap_size))*
+            }
+        }
+
+        pub(crate) struct $builders {
+            $( $field: <$ty as $crate::event::column_group::ColumnValue>::Builder, )*
+        }
+
+        impl $builders {
+            pub(crate) fn with_capacity(capacity: usize) -> Self {
+                Self { $( $field: <$ty as $crate::event::column_group::ColumnValue>::new_builder(capacity), )* }
+            }
+
+            pub(crate) fn append(&mut self, group: Option<&$name>) {
+                $( <$ty as $crate::event::column_group::ColumnValue>::append(
+                    &mut self.$field,
+                    group.and_then(|g| g.$field.as_ref()),
+                ); )*
+            }
+
+            pub(crate) fn finish_into(&mut self, out: &mut Vec<arrow::array::ArrayRef>) {
+                $( out.push(arrow::array::ArrayBuilder::finish(&mut self.$field)); )*
+            }
+        }
+    };
+}
+
+pub(crate) use column_group;
