@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each bench uses a part
 
 use footfall_benches::traffic::{self, render};
-use footfall_engine::event::Event;
+use footfall_engine::event::{Engagement, Event, Vitals};
 use footfall_engine::{EventType, ProjectId};
 
 /// `n` events of generated traffic as one NDJSON body.
@@ -20,36 +20,55 @@ pub fn ndjson_body(n: u64, core_types_only: bool) -> Vec<u8> {
     body.into_bytes()
 }
 
-/// `n` stored events of one (project, day) partition, shaped like enriched pageviews: a handful of
-/// sessions each with constant visitor, host and referrer, varying paths.
+/// `n` stored events of one (project, day) partition, shaped like enriched traffic: sessions of
+/// five events with constant visitor, host, referrer and device, varying paths, a vitals or
+/// engagement detail on some events as the tracker sends them.
 pub fn stored_events(n: usize) -> Vec<Event> {
     let project = ProjectId::new("site1").expect("valid project id");
     (0..n)
         .map(|i| {
             let session = i / 5;
-            Event {
-                project: project.clone(),
-                timestamp_ms: 1_790_812_800_000 + (i as i64) * 997,
-                event_type: if i % 10 == 9 { EventType::Custom } else { EventType::Pageview },
-                name: if i % 10 == 9 { "signup".into() } else { "pageview".into() },
-                session_id: Some(format!("{:016x}", session.wrapping_mul(0x9E37_79B9_7F4A_7C15))),
-                visitor_id: Some(format!("{:016x}", (session / 2).wrapping_mul(0xBF58_476D_1CE4_E5B9))),
-                hostname: Some("site1.example.com".into()),
-                path: Some(format!("/docs/page-{}", (i * 7919) % 300)),
-                query_string: None,
-                page_title: Some("Docs | Example".into()),
-                referrer: (session % 3 == 0).then(|| "https://www.google.com/".to_string()),
-                referrer_domain: (session % 3 == 0).then(|| "google.com".to_string()),
-                utm_source: (session % 7 == 0).then(|| "newsletter".to_string()),
-                utm_medium: (session % 7 == 0).then(|| "email".to_string()),
-                utm_campaign: None,
-                utm_term: None,
-                utm_content: None,
-                props: (i % 10 == 9).then(|| r#"{"plan":"pro"}"#.to_string()),
-                revenue_amount: None,
-                revenue_currency: None,
-                interactive: true,
+            let (event_type, name) = match i % 5 {
+                0 => (EventType::Pageview, "pageview"),
+                1 => (EventType::Engagement, "engagement"),
+                2 => (EventType::Vitals, "vitals"),
+                3 => (EventType::Pageview, "pageview"),
+                _ => (EventType::Custom, "signup"),
+            };
+            let mut e = Event::new(project.clone(), 1_790_812_800_000 + (i as i64) * 997, event_type, name);
+            e.session_id = Some(format!("{:016x}", session.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+            e.visitor_id = Some(format!("{:016x}", (session / 2).wrapping_mul(0xBF58_476D_1CE4_E5B9)));
+            e.hostname = Some("site1.example.com".into());
+            e.path = Some(format!("/docs/page-{}", (i / 2 * 7919) % 300));
+            e.page_title = Some("Docs | Example".into());
+            if session % 3 == 0 {
+                e.referrer = Some("https://www.google.com/".into());
+                e.referrer_domain = Some("google.com".into());
             }
+            e.context.page_id = Some(format!("{:016x}", (i / 2).wrapping_mul(0x94D0_49BB_1331_11EB)));
+            e.context.country_code = Some(["US", "DE", "GB", "FR"][session % 4].into());
+            e.context.device_type = Some(["desktop", "mobile"][session % 2].into());
+            e.context.browser_name = Some(["Chrome", "Safari", "Firefox"][session % 3].into());
+            match event_type {
+                EventType::Vitals => {
+                    e.vitals = Some(Box::new(Vitals {
+                        largest_contentful_paint_ms: Some(1_200 + (i as i32 * 37) % 3_000),
+                        interaction_to_next_paint_ms: Some(80 + (i as i32 * 13) % 400),
+                        cumulative_layout_shift: Some((i % 100) as f64 / 1_000.0),
+                        ..Vitals::default()
+                    }))
+                }
+                EventType::Engagement => {
+                    e.engagement = Some(Box::new(Engagement {
+                        time_on_page_ms: Some(5_000 + (i as i64 * 101) % 60_000),
+                        scroll_percentage: Some((i % 21) as i32 * 5),
+                        ..Engagement::default()
+                    }))
+                }
+                EventType::Custom => e.props = Some(r#"{"plan":"pro"}"#.into()),
+                _ => {}
+            }
+            e
         })
         .collect()
 }
