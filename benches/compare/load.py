@@ -158,7 +158,7 @@ def postgres_load_stored(pg, work_dir, parquet_glob, schema, events):
         if typ.endswith("[]"):
             # PostgreSQL array literal: {"a","b"} with quotes and backslashes escaped.
             select.append(f"CASE WHEN {name} IS NULL THEN NULL ELSE '{{' || array_to_string(list_transform({name}, "
-                          f"x -> '\"' || replace(replace(x, '\\', '\\\\'), '\"', '\\\"') || '\"'), ',') || '}}' END "
+                          f"lambda x: '\"' || replace(replace(x, '\\', '\\\\'), '\"', '\\\"') || '\"'), ',') || '}}' END "
                           f"AS {name}")
         else:
             select.append(name)

@@ -277,7 +277,11 @@ def main():
         pg = systems.Postgres(tempfile.mkdtemp(prefix="footfall-bench-pg-", dir="/var/tmp"))
         pg.init()
         pg.start()
-        res["ingest"]["postgres"] = load.postgres_load_stored(pg, o.work, glob, schema, events)
+        try:
+            res["ingest"]["postgres"] = load.postgres_load_stored(pg, o.work, glob, schema, events)
+        except Exception:
+            pg.stop()
+            raise
         res["storage"]["postgres"] = res["ingest"]["postgres"]
         log(f"  postgres: {res['ingest']['postgres']}")
         ctx["pg"] = pg
@@ -316,7 +320,11 @@ def main():
     for name in wanted:
         s, plan = plans[name]
         log(f"== queries: {s.label}")
-        results = run_queries(s, ctx, plan, o.runs)
+        try:
+            results = run_queries(s, ctx, plan, o.runs)
+        except Exception:
+            s.stop()
+            raise
         if not o.no_cold:
             run_cold(s, ctx, plan, results)
         for q, _ in plan:
