@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace (unit, sqllogictest, end-to-end) on a
 # fresh machine: sets up an S3 emulator (moto_server in a venv) for the
-# s3_storage e2e test, builds the binaries, runs `cargo test --workspace`.
+# s3_storage e2e test, builds the binaries, runs `cargo test --workspace`,
+# then the tracker's browser tests in headless Chromium (tests/browser/run.sh).
 #
 # Environment:
 #   CARGO_TARGET_DIR   default $HOME/.cache/footfall/target
@@ -64,4 +65,5 @@ export FOOTFALL_BIN="${FOOTFALL_BIN:-$CARGO_TARGET_DIR/debug/footfall}"
 
 status=0
 cargo test --workspace "$@" || status=$?
+bash tests/browser/run.sh || status=$?
 exit "$status"

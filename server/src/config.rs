@@ -61,6 +61,15 @@ pub struct ServeArgs {
     /// Most rows a query may return [default: 1000000].
     #[arg(long)]
     pub query_max_rows: Option<String>,
+    /// Serve this folder's static files under /site/ (to try the tracker on local pages).
+    #[arg(long)]
+    pub site_dir: Option<String>,
+    /// A MaxMind-format (.mmdb) country or city database to use instead of the bundled DB-IP Lite country one.
+    #[arg(long)]
+    pub geoip_database: Option<String>,
+    /// Query parameters removed from page URLs before storage, comma-separated [default: a list of secrets such as token, password, email].
+    #[arg(long)]
+    pub drop_query_params: Option<String>,
 }
 
 const KEYS: &[&str] = &[
@@ -75,6 +84,9 @@ const KEYS: &[&str] = &[
     "query_timeout",
     "query_memory_limit",
     "query_max_rows",
+    "site_dir",
+    "geoip_database",
+    "drop_query_params",
 ];
 
 #[derive(Debug, Clone)]
@@ -90,6 +102,10 @@ pub struct Config {
     pub query_timeout: Duration,
     pub query_memory_limit: usize,
     pub query_max_rows: usize,
+    pub site_dir: Option<PathBuf>,
+    pub geoip_database: Option<PathBuf>,
+    /// `None`: the built-in list of secret-looking parameters.
+    pub drop_query_params: Option<Vec<String>>,
 }
 
 impl Config {
@@ -142,6 +158,10 @@ impl Config {
                 2 << 30,
             )?,
             query_max_rows: bytes("query_max_rows", pick("query_max_rows", &args.query_max_rows), 1_000_000)?,
+            site_dir: pick("site_dir", &args.site_dir).map(PathBuf::from),
+            geoip_database: pick("geoip_database", &args.geoip_database).map(PathBuf::from),
+            drop_query_params: pick("drop_query_params", &args.drop_query_params)
+                .map(|list| list.split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect()),
             data_dir,
         })
     }

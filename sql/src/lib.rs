@@ -5,6 +5,7 @@ pub mod format;
 pub mod guard;
 pub mod provider;
 pub mod query;
+pub mod views;
 
 pub use format::{encode_results, ResultFormat};
 pub use query::{QueryConfig, QueryError, QueryOutput, QueryScope, QueryService};

@@ -21,7 +21,6 @@ use crate::provider::{EventsTable, ScanStats};
 const STORE_URL: &str = "footfall://storage/";
 
 /// Views over `events`, registered for every query. Later areas of the data model add theirs here.
-const VIEWS: &[(&str, &str)] = &[("pageviews", "SELECT * FROM events WHERE event_type = 'pageview'")];
 
 #[derive(Debug, Error)]
 pub enum QueryError {
@@ -122,10 +121,10 @@ impl QueryService {
         Ok(ctx)
     }
 
-    async fn register_views(ctx: &SessionContext) -> Result<(), QueryError> {
-        for (name, sql) in VIEWS {
+    async fn register_views(ctx: &SessionContext, query: &str) -> Result<(), QueryError> {
+        for (name, sql) in crate::views::needed_by(query) {
             let view = ctx.sql(sql).await?.into_view();
-            ctx.register_table(*name, view)?;
+            ctx.register_table(name, view)?;
         }
         Ok(())
     }
@@ -137,7 +136,7 @@ impl QueryService {
         let stats = Arc::new(ScanStats::default());
         let ctx = self.context(scope, stats.clone())?;
         let work = async {
-            Self::register_views(&ctx).await?;
+            Self::register_views(&ctx, sql).await?;
             let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
             let df = ctx.sql_with_options(sql, options).await?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());

@@ -10,6 +10,9 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
+use footfall_engine::event::{
+    Engagement, ErrorDetail, ExperimentDetail, FormDetail, Interaction, SearchDetail, Vitals,
+};
 use footfall_engine::storage::StorageLocation;
 use footfall_engine::{Engine, EngineConfig, Event, EventType, ProjectId};
 use footfall_sql::{QueryConfig, QueryError, QueryScope, QueryService};
@@ -68,6 +71,218 @@ fn buffered_events() -> Vec<Event> {
     ]
 }
 
+/// Site `shop`: the brief's event model end to end. Two human sessions (desktop s1 with vitals,
+/// engagement, an experiment, interactions, errors and a submitted form; mobile s2 with searches,
+/// the same error and an abandoned form), a crawler session and a referrer-spam session.
+fn brief_events() -> Vec<Event> {
+    let t0 = DAY1;
+    let t1 = DAY1 + 3_600_000;
+    let base = |session: &str, visitor: &str, ts: i64, kind: EventType, page: &str| {
+        let mut e = Event::new(ProjectId::new("shop").expect("valid project"), ts, kind, kind.as_str());
+        e.session_id = Some(session.into());
+        e.visitor_id = Some(visitor.into());
+        e.hostname = Some("shop.example".into());
+        e.context.page_id = Some(page.into());
+        e
+    };
+    let desktop = |mut e: Event, path: &str| {
+        e.path = Some(path.into());
+        e.context.screen_width = Some(1440);
+        e.context.country_code = Some("DE".into());
+        e.context.device_type = Some("desktop".into());
+        e.context.browser_name = Some("Chrome".into());
+        e.context.browser_version = Some("131.0".into());
+        e.context.os_name = Some("Windows".into());
+        e
+    };
+    let mobile = |mut e: Event, path: &str| {
+        e.path = Some(path.into());
+        e.context.screen_width = Some(390);
+        e.context.country_code = Some("US".into());
+        e.context.device_type = Some("mobile".into());
+        e.context.browser_name = Some("Mobile Safari".into());
+        e.context.browser_version = Some("18.1".into());
+        e.context.os_name = Some("iOS".into());
+        e
+    };
+    let error = |e: Event, message: &str| Event {
+        error: Some(Box::new(ErrorDetail {
+            error_type: Some("javascript".into()),
+            error_message: Some(message.into()),
+            source_file: Some("https://shop.example/app.js".into()),
+            line_number: Some(10),
+            column_number: Some(5),
+            error_fingerprint: Some("f1".into()),
+            ..Default::default()
+        })),
+        ..e
+    };
+    let form = |e: Event, id: &str, step: &str| Event {
+        form: Some(Box::new(FormDetail {
+            form_event: Some(step.into()),
+            form_id: Some(id.into()),
+            ..Default::default()
+        })),
+        ..e
+    };
+    let search = |e: Event, query: &str, results: Option<i32>| Event {
+        search: Some(Box::new(SearchDetail {
+            search_query: Some(query.into()),
+            normalized_query: Some(query.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()),
+            results_count: results,
+            search_location: Some("header".into()),
+            ..Default::default()
+        })),
+        ..e
+    };
+    let s1 = |ts: i64, kind: EventType, page: &str, path: &str| desktop(base("s1", "v1", t0 + ts, kind, page), path);
+    let s2 = |ts: i64, kind: EventType, page: &str, path: &str| mobile(base("s2", "v2", t1 + ts, kind, page), path);
+
+    let mut landing = s1(0, EventType::Pageview, "p1", "/");
+    landing.referrer = Some("https://www.google.com/".into());
+    landing.referrer_domain = Some("google.com".into());
+    landing.context.referrer_category = Some("search".into());
+    let vitals = Event {
+        vitals: Some(Box::new(Vitals {
+            dom_content_loaded_ms: Some(900),
+            page_load_ms: Some(1500),
+            first_paint_ms: Some(700),
+            first_contentful_paint_ms: Some(800),
+            largest_contentful_paint_ms: Some(1200),
+            first_input_delay_ms: Some(10),
+            cumulative_layout_shift: Some(0.05),
+            time_to_first_byte_ms: Some(120),
+            interaction_to_next_paint_ms: Some(80),
+            resource_count: Some(12),
+            transfer_size_bytes: Some(300_000),
+        })),
+        ..s1(1_000, EventType::Vitals, "p1", "/")
+    };
+    let exposure = |ts: i64, page: &str, experiment: &str, variant: &str| Event {
+        experiment: Some(Box::new(ExperimentDetail {
+            experiment_id: Some(experiment.into()),
+            variant_id: Some(variant.into()),
+        })),
+        ..s1(ts, EventType::Experiment, page, "/")
+    };
+    let engagement = |ts: i64, page: &str, path: &str, e: Engagement| Event {
+        engagement: Some(Box::new(e)),
+        ..s1(ts, EventType::Engagement, page, path)
+    };
+    let interaction = |ts: i64, kind: &str| Event {
+        interaction: Some(Box::new(Interaction {
+            interaction_type: Some(kind.into()),
+            element_selector: Some("#buy".into()),
+            element_text: Some("Buy now".into()),
+            element_position: Some(r#"{"x":10,"y":20}"#.into()),
+        })),
+        ..s1(ts, EventType::Interaction, "p2", "/pricing")
+    };
+    let mut form_error = form(s1(60_000, EventType::Form, "p2", "/pricing"), "signup", "error");
+    if let Some(f) = form_error.form.as_deref_mut() {
+        f.error_messages = Some(vec!["email: valueMissing".into()]);
+    }
+    let mut form_submit = form(s1(70_000, EventType::Form, "p2", "/pricing"), "signup", "submit");
+    if let Some(f) = form_submit.form.as_deref_mut() {
+        f.fields_total = Some(3);
+        f.fields_interacted = Some(3);
+        f.fields_completed = Some(3);
+        f.time_to_first_field_ms = Some(2_000);
+        f.time_to_submit_ms = Some(15_000);
+        f.field_interactions = Some(r#"[{"changes_count":12,"field_name":"email","time_spent_ms":4000}]"#.into());
+    }
+    let mut signup = s1(71_000, EventType::Custom, "p2", "/pricing");
+    signup.name = "signup".into();
+    signup.props = Some(r#"{"plan":"pro"}"#.into());
+
+    let mut search_page = s2(0, EventType::Pageview, "p3", "/search");
+    search_page.query_string = Some("q=Red+Shoes".into());
+    search_page.utm_source = Some("newsletter".into());
+    search_page.utm_medium = Some("email".into());
+    search_page.context.referrer_category = Some("email".into());
+    let mut result_click = search(s2(5_000, EventType::SearchClick, "p3", "/search"), "red shoes", None);
+    if let Some(s) = result_click.search.as_deref_mut() {
+        s.clicked_position = Some(2);
+        s.clicked_url = Some("https://shop.example/p/42".into());
+    }
+    let mut abandon = form(s2(60_000, EventType::Form, "p4", "/p/42"), "newsletter", "abandon");
+    if let Some(f) = abandon.form.as_deref_mut() {
+        f.fields_total = Some(1);
+        f.fields_interacted = Some(1);
+        f.fields_completed = Some(0);
+    }
+
+    let crawler = |ts: i64, page: &str, path: &str| {
+        let mut e = base("bot1", "v3", t0 + 7_200_000 + ts, EventType::Pageview, page);
+        e.path = Some(path.into());
+        e.context.is_bot = Some(true);
+        e.context.bot_type = Some("crawler".into());
+        e.context.device_type = Some("bot".into());
+        e
+    };
+    let mut spam = base("spam1", "v4", t0 + 10_800_000, EventType::Pageview, "p7");
+    spam.path = Some("/".into());
+    spam.referrer_domain = Some("semalt.com".into());
+    spam.context.is_spam = Some(true);
+    spam.context.spam_score = Some(1.0);
+
+    vec![
+        landing,
+        vitals,
+        exposure(2_000, "p1", "hero", "B"),
+        engagement(
+            30_000,
+            "p1",
+            "/",
+            Engagement {
+                time_on_page_ms: Some(30_000),
+                active_time_ms: Some(25_000),
+                idle_time_ms: Some(5_000),
+                scroll_percentage: Some(80),
+                click_count: Some(2),
+                rage_clicks: Some(0),
+                copy_events: Some(1),
+            },
+        ),
+        s1(30_000, EventType::Pageview, "p2", "/pricing"),
+        exposure(30_500, "p2", "hero", "B"),
+        exposure(30_600, "p2", "checkout", "A"),
+        interaction(35_000, "click"),
+        interaction(36_000, "rage_click"),
+        error(s1(40_000, EventType::Error, "p2", "/pricing"), "x is undefined"),
+        error(s1(50_000, EventType::Error, "p2", "/pricing"), "x is undefined"),
+        form(s1(55_000, EventType::Form, "p2", "/pricing"), "signup", "start"),
+        form_error,
+        form_submit,
+        signup,
+        engagement(
+            90_000,
+            "p2",
+            "/pricing",
+            Engagement {
+                time_on_page_ms: Some(60_000),
+                active_time_ms: Some(50_000),
+                idle_time_ms: Some(10_000),
+                scroll_percentage: Some(100),
+                click_count: Some(4),
+                rage_clicks: Some(3),
+                copy_events: Some(0),
+            },
+        ),
+        search_page,
+        search(s2(1_000, EventType::Search, "p3", "/search"), "Red  Shoes", Some(12)),
+        result_click,
+        s2(20_000, EventType::Pageview, "p4", "/p/42"),
+        search(s2(40_000, EventType::Search, "p4", "/p/42"), "red shoes size 9", Some(0)),
+        error(s2(41_000, EventType::Error, "p4", "/p/42"), "x is undefined"),
+        form(s2(50_000, EventType::Form, "p4", "/p/42"), "newsletter", "start"),
+        abandon,
+        crawler(0, "p5", "/"),
+        crawler(1_000, "p6", "/pricing"),
+        spam,
+    ]
+}
+
 struct FootfallDb {
     service: Arc<QueryService>,
 }
@@ -123,20 +338,33 @@ impl sqllogictest::AsyncDB for FootfallDb {
     }
 }
 
-async fn service(dir: &Path) -> Arc<QueryService> {
+async fn service(dir: &Path, committed: Vec<Event>, buffered: Vec<Event>) -> Arc<QueryService> {
     let store = StorageLocation::Local(dir.join("storage")).open().expect("store");
     let engine = Arc::new(Engine::open(EngineConfig::new(dir.join("wal")), store).await.expect("engine"));
-    engine.append(committed_events()).await.expect("append");
+    engine.append(committed).await.expect("append");
     engine.flush().await.expect("flush");
-    engine.append(buffered_events()).await.expect("append");
+    engine.append(buffered).await.expect("append");
     Arc::new(QueryService::new(engine, QueryConfig { max_rows: 100, ..Default::default() }).expect("service"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqllogictests() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let service = service(dir.path()).await;
-    let mut files: Vec<_> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt"))
+    run_slt_folder("tests/slt", service(dir.path(), committed_events(), buffered_events()).await).await;
+}
+
+/// The brief's tables, over [`brief_events`]: half in a file, half buffered, so every view joins
+/// across both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brief_sqllogictests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut committed = brief_events();
+    let buffered = committed.split_off(committed.len() / 2);
+    run_slt_folder("tests/slt/brief", service(dir.path(), committed, buffered).await).await;
+}
+
+async fn run_slt_folder(folder: &str, service: Arc<QueryService>) {
+    let mut files: Vec<_> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(folder))
         .expect("slt folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))

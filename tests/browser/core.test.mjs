@@ -76,18 +76,18 @@ test('custom event with props and revenue, file download and outbound link', asy
   await page.waitForURL('https://partner.example/**');
 
   const [buy] = await srv.rows(
-    `SELECT name, props, revenue_amount, revenue_currency, page_id FROM custom_events WHERE name = 'Purchase' AND page_id = ${q(id)}`
+    `SELECT name, event_metadata, revenue_amount, revenue_currency, page_id FROM custom_events WHERE name = 'Purchase' AND page_id = ${q(id)}`
   );
-  assert.deepEqual(JSON.parse(buy.props), { plan: 'pro', seats: 3 });
+  assert.deepEqual(JSON.parse(buy.event_metadata), { plan: 'pro', seats: 3 });
   assert.equal(Number(buy.revenue_amount), 49.9);
   assert.equal(buy.revenue_currency, 'EUR');
 
-  const [dl] = await srv.rows(`SELECT props, page_id FROM custom_events WHERE name = 'File Download'`);
-  assert.deepEqual(JSON.parse(dl.props), { url: `${srv.base}/site/files/report.pdf` });
+  const [dl] = await srv.rows(`SELECT event_metadata, page_id FROM custom_events WHERE name = 'File Download'`);
+  assert.deepEqual(JSON.parse(dl.event_metadata), { url: `${srv.base}/site/files/report.pdf` });
   assert.equal(dl.page_id, id);
 
-  const [out] = await srv.rows(`SELECT props, page_id, path, query_string FROM custom_events WHERE name = 'Outbound Link: Click'`);
-  assert.deepEqual(JSON.parse(out.props), { url: 'https://partner.example/landing?ref=footfall' });
+  const [out] = await srv.rows(`SELECT event_metadata, page_id, path FROM custom_events WHERE name = 'Outbound Link: Click'`);
+  assert.deepEqual(JSON.parse(out.event_metadata), { url: 'https://partner.example/landing?ref=footfall' });
   assert.equal(out.page_id, id2);
   assert.equal(out.path, '/site/index.html');
   await page.context().close();
@@ -120,11 +120,17 @@ test('SPA navigation: pushState, back and hash routes are pageviews with their o
 
   // The visitor's path through the SPA, in order.
   const path = await srv.rows(
-    `SELECT * FROM user_paths WHERE session_id = ${q(rows[0].session_id)}`,
+    `SELECT path_sequence, page_id, path, next_path, exit_type FROM user_paths WHERE session_id = ${q(rows[0].session_id)} ORDER BY path_sequence`,
     (r) => r.length >= 4
   );
-  const seq = path.map((r) => r.path);
-  assert.deepEqual(seq.slice(0, 4), ['/site/spa.html', '/site/spa/products', '/site/spa/pricing', '/site/spa/products']);
+  assert.deepEqual(path.map((r) => [r.path_sequence, r.path, r.next_path]), [
+    [1, '/site/spa.html', '/site/spa/products'],
+    [2, '/site/spa/products', '/site/spa/pricing'],
+    [3, '/site/spa/pricing', '/site/spa/products'],
+    [4, '/site/spa/products', undefined],
+  ]);
+  assert.deepEqual(path.map((r) => r.page_id), rows.map((r) => r.page_id));
+  assert.equal(path[3].exit_type, 'exit');
 
   const hashPage = await newPage(browser);
   await hashPage.goto(`${srv.base}/site/hash.html`);
@@ -173,11 +179,13 @@ test('engagement: active time, scroll depth and clicks, sent when the page is hi
   assert.ok(rows.at(-1).time_on_page_ms >= first.time_on_page_ms);
 
   // The pageviews view takes the page's maximum.
-  const [pv] = await srv.rows(`SELECT * FROM pageviews WHERE page_id = ${q(id)}`);
-  if ('scroll_percentage' in pv || 'click_count' in pv) {
-    assert.equal(pv.scroll_percentage, 100);
-    assert.equal(pv.click_count, 2);
-  }
+  const [pv] = await srv.rows(
+    `SELECT scroll_percentage, click_count, time_on_page_ms, active_time_ms FROM pageviews WHERE page_id = ${q(id)}`
+  );
+  assert.equal(pv.scroll_percentage, 100);
+  assert.equal(pv.click_count, 2);
+  assert.equal(pv.time_on_page_ms, rows.at(-1).time_on_page_ms);
+  assert.ok(pv.active_time_ms >= first.active_time_ms);
 });
 
 test('sessions: one visit across pages is one session with its pageviews', async () => {
@@ -190,7 +198,9 @@ test('sessions: one visit across pages is one session with its pageviews', async
   const id = await pageId(page);
   const [pv] = await srv.rows(`SELECT session_id, referrer FROM events WHERE page_id = ${q(id)} AND event_type = 'pageview'`);
   assert.equal(pv.referrer, `${srv.base}/site/index.html?session=1`);
-  const sessions = await srv.rows(`SELECT * FROM sessions WHERE session_id = ${q(pv.session_id)}`);
-  assert.equal(sessions.length, 1);
+  const sessions = await srv.rows(
+    `SELECT pageviews, entry_page, exit_page, is_bounce, utm_source FROM sessions WHERE session_id = ${q(pv.session_id)}`
+  );
+  assert.deepEqual(sessions, [{ pageviews: 2, entry_page: '/site/index.html', exit_page: '/site/spa.html', is_bounce: false }]);
   await page.context().close();
 });

@@ -40,9 +40,13 @@ test('vitals: LCP, FCP, TTFB, load timings, CLS, INP and resources for a page wi
   assert.ok(v.resource_count >= 3, `resources ${v.resource_count}`);
   assert.ok(v.transfer_size_bytes > 0);
   assert.equal(v.path, '/site/vitals.html');
-  // Views take the page's last non-null vitals.
-  const [pv] = await srv.rows(`SELECT * FROM pageviews WHERE page_id = ${q(id)}`);
-  if ('largest_contentful_paint_ms' in pv) assert.equal(pv.largest_contentful_paint_ms, v.largest_contentful_paint_ms);
+  // The pageviews view carries the page's vitals.
+  const [pv] = await srv.rows(
+    `SELECT largest_contentful_paint_ms, time_to_first_byte_ms, CAST(cumulative_layout_shift AS DOUBLE) AS cls FROM pageviews WHERE page_id = ${q(id)}`
+  );
+  assert.equal(pv.largest_contentful_paint_ms, v.largest_contentful_paint_ms);
+  assert.equal(pv.time_to_first_byte_ms, v.time_to_first_byte_ms);
+  assert.ok(Math.abs(pv.cls - v.cumulative_layout_shift) < 1e-4);
   await page.context().close();
 });
 
@@ -81,11 +85,22 @@ test('errors: JS error with source location, unhandled rejection, failed fetch a
   assert.ok(net['GET http://127.0.0.1:9/unreachable \u2192 network error']);
   assert.equal(net[`POST ${srv.base}/site/api/report \u2192 500`]?.line_number, 18);
 
-  // The errors view groups by fingerprint; error_occurrences has one row per report.
-  const occ = await srv.rows(`SELECT * FROM error_occurrences WHERE page_id = ${q(id)}`, (r) => r.length >= 5);
+  // error_occurrences has one row per report; errors one per fingerprint.
+  const occ = await srv.rows(`SELECT error_fingerprint FROM error_occurrences WHERE page_id = ${q(id)}`, (r) => r.length >= 5);
   assert.equal(occ.length, 5);
-  const groups = await srv.rows(`SELECT * FROM errors WHERE error_fingerprint = ${q(js.error_fingerprint)}`);
-  assert.equal(groups.length, 1);
+  const [group] = await srv.rows(
+    `SELECT error_type, error_message, source_file, line_number, occurrence_count, sessions_affected FROM errors WHERE id = ${q(js.error_fingerprint)}`
+  );
+  assert.deepEqual(group, {
+    error_type: 'javascript', error_message: js.error_message, source_file: app, line_number: 4, occurrence_count: 1, sessions_affected: 1,
+  });
+  // The same error on a second page view is a second occurrence of the same group.
+  await page.goto(`${srv.base}/site/errors.html?again=1`);
+  await trackerReady(page);
+  await page.waitForFunction(() => fetch.toString().includes('network'));
+  await page.click('#throw');
+  await hide(page);
+  await srv.rows(`SELECT occurrence_count FROM errors WHERE id = ${q(js.error_fingerprint)}`, (r) => r[0]?.occurrence_count == 2);
   await page.context().close();
 });
 
@@ -134,8 +149,12 @@ test('interactions: clicks with selector, text and position; rage click; copy; c
   const [eng] = await srv.rows(`SELECT click_count, rage_clicks, copy_events FROM events WHERE event_type = 'engagement' AND page_id = ${q(id)}`);
   assert.deepEqual(eng, { click_count: 6, rage_clicks: 1, copy_events: 1 });
 
-  const view = await srv.rows(`SELECT * FROM interactions WHERE page_id = ${q(id)}`, (r) => r.length >= 8);
-  assert.equal(view.filter((r) => r.interaction_type == 'rage_click').length, 1);
+  const view = await srv.rows(
+    `SELECT interaction_type, element_selector, metadata FROM interactions WHERE page_id = ${q(id)} AND interaction_type = 'rage_click'`
+  );
+  assert.deepEqual(view, [{ interaction_type: 'rage_click', element_selector: '#broken', metadata: '{"clicks":3}' }]);
+  const [pv] = await srv.rows(`SELECT click_count, rage_clicks, copy_events FROM pageviews WHERE page_id = ${q(id)}`);
+  assert.deepEqual(pv, { click_count: 6, rage_clicks: 1, copy_events: 1 });
   await page.context().close();
 });
 
@@ -170,8 +189,18 @@ test('site search: query, results, location, a result click and a refinement', a
   assert.equal(rows[2].clicked_url, `${srv.base}/site/index.html?result=2`);
   assert.equal(rows[2].page_id, id2);
 
-  const view = await srv.rows(`SELECT * FROM site_searches`, (r) => r.length >= 2);
-  assert.ok(view.some((r) => r.search_query == 'red running shoes'));
+  const view = await srv.rows(
+    `SELECT query, normalized_query, results_count, search_location, clicked_result, clicked_position, clicked_url, refined_search
+       FROM site_searches ORDER BY "timestamp"`,
+    (r) => r.length >= 2 && r[1].clicked_result
+  );
+  assert.deepEqual(view, [
+    { query: 'Running Shoes', normalized_query: 'running shoes', results_count: 3, search_location: 'header', clicked_result: false, refined_search: true },
+    {
+      query: 'red running shoes', normalized_query: 'red running shoes', results_count: 4, search_location: 'header',
+      clicked_result: true, clicked_position: 2, clicked_url: `${srv.base}/site/index.html?result=2`, refined_search: false,
+    },
+  ]);
   await page.context().close();
 });
 
@@ -185,8 +214,9 @@ test('experiments: an exposure queued before load, and the variant on the conver
   assert.deepEqual(x, { experiment_id: 'hero-copy', variant_id: 'B', path: '/site/experiment.html' });
   const [ev] = await srv.rows(`SELECT name, props, experiment_id, variant_id FROM events WHERE name = 'Signup' AND page_id = ${q(id)}`);
   assert.deepEqual(ev, { name: 'Signup', props: '{"source":"hero"}', experiment_id: 'hero-copy', variant_id: 'B' });
-  const view = await srv.rows(`SELECT * FROM experiment_assignments WHERE experiment_id = 'hero-copy'`);
-  assert.equal(view.length, 1);
-  assert.equal(view[0].variant_id, 'B');
+  const view = await srv.rows(`SELECT experiment_id, variant_id, exposures FROM experiment_assignments WHERE experiment_id = 'hero-copy'`);
+  assert.deepEqual(view, [{ experiment_id: 'hero-copy', variant_id: 'B', exposures: 1 }]);
+  const [pv] = await srv.rows(`SELECT experiment_ids, variant_ids FROM pageviews WHERE page_id = ${q(id)}`);
+  assert.deepEqual([pv.experiment_ids, pv.variant_ids], [['hero-copy'], ['B']]);
   await page.context().close();
 });

@@ -64,8 +64,18 @@ test('forms: start, validation error, submit and an abandoned form; typed values
   assert.equal(abandon.fields_completed, 2);
   assert.equal(abandon.time_to_submit_ms, undefined);
 
-  const view = await srv.rows(`SELECT * FROM form_interactions WHERE page_id = ${q(id)}`, (r) => r.length >= 2);
-  assert.ok(view.length >= 2);
+  const view = await srv.rows(
+    `SELECT form_id, form_name, status, fields_total, fields_completed, error_messages, validation_errors
+       FROM form_interactions WHERE page_id = ${q(id)} ORDER BY form_id DESC`,
+    (r) => r.length >= 2
+  );
+  assert.deepEqual(view, [
+    {
+      form_id: 'signup', form_name: 'signup-form', status: 'submitted', fields_total: 5, fields_completed: 4,
+      error_messages: ['email: typeMismatch', 'password: valueMissing', 'terms: valueMissing'], validation_errors: 1,
+    },
+    { form_id: 'newsletter', status: 'abandoned', fields_total: 2, fields_completed: 2, validation_errors: 0 },
+  ]);
 
   // Nothing the visitor typed is anywhere: not in query results, not in the WAL or Parquet files.
   const all = JSON.stringify(await srv.sql(`SELECT * FROM events`));
@@ -80,12 +90,14 @@ test('forms: start, validation error, submit and an abandoned form; typed values
 
 test('opt-out: localStorage.footfall_ignore = "true" sends nothing; the same browser without it is tracked', async () => {
   const page = await newPage(browser);
-  await page.goto(`${srv.base}/site/dnt.html?setup=1`); // any page of the origin, to reach its localStorage
+  await page.goto(`${srv.base}/site/files/hero.svg`); // a page of the origin without the tracker
   await page.evaluate(() => localStorage.setItem('footfall_ignore', 'true'));
   await page.goto(`${srv.base}/site/index.html?optout=1`);
   await trackerReady(page);
   await page.click('#buy');
   await hide(page);
+  // Leave the page while still opted out (leaving sends the page's last events), then opt back in.
+  await page.goto(`${srv.base}/site/files/hero.svg`);
   await page.evaluate(() => localStorage.removeItem('footfall_ignore'));
   await page.goto(`${srv.base}/site/index.html?optout=2`);
   await trackerReady(page);
@@ -118,7 +130,7 @@ test('Do-Not-Track and Global Privacy Control: nothing with data-respect-dnt', a
     await page.goto(`${srv.base}/site/index.html?signal=${signal}`);
     await trackerReady(page);
     await srv.rows(`SELECT 1 FROM events WHERE path = '/site/index.html' AND query_string LIKE ${q(`%signal=${signal}%`)}`);
-    assert.deepEqual(await srv.sql(`SELECT event_type FROM events WHERE path = '/site/dnt.html'`), []);
+    assert.deepEqual(await srv.sql(`SELECT event_type FROM events WHERE path = '/site/dnt.html' AND query_string LIKE ${q(`%signal=${signal}%`)}`), []);
     await page.context().close();
   }
 });

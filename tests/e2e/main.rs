@@ -8,6 +8,7 @@
 mod bad_input;
 mod concurrency;
 mod durability;
+mod event_model;
 mod ingest;
 mod isolation;
 mod ops;

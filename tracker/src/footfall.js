@@ -55,7 +55,7 @@
   };
 
   let start, lastInput, active, scroll;
-  let referrer = d.referrer || undefined; // the first pageview's only
+  let referrer = d.referrer; // the first pageview's only (the server ignores an empty one)
   const pageUrl = () => (hashMode ? loc.href : loc.href.split('#')[0]);
   // Active time: each input counts until the next one, at most 30 s (idle after that); hidden never counts.
   // Scroll depth: the deepest point of the page seen so far, in % of its height.
@@ -103,7 +103,7 @@
       },
       1
     );
-    referrer = undefined;
+    referrer = '';
     m.p.map((fn) => fn());
   };
 

@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, shared state, and the request-body reader every handler uses.
 
+mod assets;
 pub mod auth;
 pub mod client_ip;
 pub mod error;
@@ -38,8 +39,15 @@ pub struct AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     // Browsers post events cross-origin from the sites they measure.
-    let public_ingest = Router::new().route("/api/event", post(ingest::tracker_event)).layer(CorsLayer::permissive());
-    Router::new()
+    // The layer sits on the method router itself, with an explicit OPTIONS route under it, so
+    // preflights reach it instead of the router's 405 fallback.
+    let public_ingest = Router::new().route(
+        "/api/event",
+        post(ingest::tracker_event)
+            .options(|| async { axum::http::StatusCode::NO_CONTENT })
+            .layer(CorsLayer::permissive().max_age(std::time::Duration::from_secs(86_400))),
+    );
+    let router = Router::new()
         .merge(public_ingest)
         .route("/api/v1/events", post(ingest::native_events))
         .route("/api/v1/projects", post(projects::create).get(projects::list))
@@ -48,6 +56,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/admin/flush", post(ops::flush))
         .route("/healthz", get(ops::health))
         .route("/metrics", get(ops::metrics))
+        .route("/js/{file}", get(assets::tracker_script));
+    let router = match &state.config.site_dir {
+        // For trying the tracker on local pages, and for the browser tests: same origin as the API.
+        Some(dir) => router.nest_service("/site", tower_http::services::ServeDir::new(dir)),
+        None => router,
+    };
+    router
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(CatchPanicLayer::custom(ops::panic_response))

@@ -56,7 +56,7 @@ export async function startFront(target) {
     }
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { base: `http://127.0.0.1:${server.address().port}`, stop: () => new Promise((r) => server.close(r)) };
+  return { base: `http://127.0.0.1:${server.address().port}`, stop: () => new Promise((r) => (server.close(r), server.closeAllConnections())) };
 }
 
 export async function startCollector() {
@@ -101,6 +101,6 @@ export async function startCollector() {
       });
       return found;
     },
-    stop: () => new Promise((r) => server.close(r)),
+    stop: () => new Promise((r) => (server.close(r), server.closeAllConnections())),
   };
 }

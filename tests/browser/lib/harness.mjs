@@ -37,7 +37,8 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Polls `fn` until it returns a truthy value (returned) or `timeout` ms pass (then throws with the
- * last value or error, so a failing assertion says what was there).
+ * last value or error, so a failing assertion says what was there). An error with `fatal` set ends
+ * the wait at once.
  */
 export async function poll(fn, { timeout = 10000, interval = 100, what = 'condition' } = {}) {
   const end = Date.now() + timeout;
@@ -47,6 +48,7 @@ export async function poll(fn, { timeout = 10000, interval = 100, what = 'condit
       last = await fn();
       if (last) return last;
     } catch (e) {
+      if (e.fatal) throw e;
       last = e;
     }
     if (Date.now() > end) {
@@ -111,7 +113,7 @@ export async function startFootfall({ project = 'site1', domain = DOMAIN } = {})
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text}`);
+    if (!res.ok) throw Object.assign(new Error(`${method} ${path} → ${res.status}: ${text}`), { status: res.status });
     return text ? JSON.parse(text) : null;
   };
 
@@ -125,7 +127,12 @@ export async function startFootfall({ project = 'site1', domain = DOMAIN } = {})
     log: () => log,
     api,
     /** Rows of a SQL query (JSON format). */
-    sql: (sql) => api('POST', '/api/v1/sql', { sql, format: 'json' }),
+    // A 400 (unknown column or view, bad SQL) will not change by waiting: `fatal` stops polling.
+    sql: (sql) =>
+      api('POST', '/api/v1/sql', { sql, format: 'json' }).catch((e) => {
+        if (e.status == 400) e.fatal = true;
+        throw e;
+      }),
     flush: () => api('POST', '/api/v1/admin/flush'),
     /** Polls a SQL query until `ok(rows)` holds; returns the rows. */
     async rows(sql, ok = (r) => r.length > 0, timeout = 10000) {
@@ -139,8 +146,13 @@ export async function startFootfall({ project = 'site1', domain = DOMAIN } = {})
       await front?.stop();
       if (child.exitCode == null) {
         child.kill('SIGTERM');
-        await Promise.race([new Promise((r) => child.once('exit', r)), sleep(15000)]);
-        if (child.exitCode == null) child.kill('SIGKILL');
+        let timer;
+        await Promise.race([
+          new Promise((r) => child.once('exit', r)),
+          new Promise((r) => (timer = setTimeout(r, 15000))),
+        ]);
+        clearTimeout(timer); // a pending timer would keep the test process alive
+        if (child.exitCode == null && child.signalCode == null) child.kill('SIGKILL');
       }
       if (!process.env.FOOTFALL_TEST_KEEP) rmSync(root, { recursive: true, force: true });
     },
@@ -164,9 +176,12 @@ export function filesContaining(dir, needle) {
   return hits;
 }
 
-// A desktop Chrome user agent: HeadlessChrome is (rightly) classified as a bot by the server.
-const UA =
-  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36';
+// A desktop Chrome user agent: HeadlessChrome is (rightly) classified as a bot by the server. The
+// build number differs per context: the server's visitor hash covers the user agent, so each
+// context is its own visitor and session (all contexts share the address 127.0.0.1).
+let contexts = 0;
+const userAgent = () =>
+  `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.${process.pid % 1000}.${++contexts} Safari/537.36`;
 
 export async function launchBrowser() {
   return chromium.launch({
@@ -186,7 +201,7 @@ export async function launchBrowser() {
 /** A fresh browser context (no shared storage) with fixed screen, viewport, locale and timezone. */
 export async function newPage(browser, options = {}) {
   const context = await browser.newContext({
-    userAgent: UA,
+    userAgent: userAgent(),
     viewport: { width: 1280, height: 720 },
     screen: { width: 1920, height: 1080 },
     locale: 'de-DE',
@@ -215,7 +230,12 @@ export async function hide(page, { stay = false } = {}) {
       document.dispatchEvent(new Event('visibilitychange'));
     };
     set(true);
-    if (!stay) set(false);
+    if (!stay) {
+      set(false);
+      // Back to the browser's own getters, so that a real hide (closing the page) is seen as one.
+      delete document.visibilityState;
+      delete document.hidden;
+    }
   }, stay);
 }
 
