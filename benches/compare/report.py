@@ -212,6 +212,17 @@ def render(res, notes, svg_name, results_name):
     w("")
     lat = ff["latency"]
     srv = ff["server"]
+    cpu = srv.get("cpu_secs")
+    if cpu:
+        us = cpu / ff["acked"] * 1e6
+        w(f"Server CPU per event: **{us:.1f} µs**, so with 2 cores to itself the server could acknowledge at most "
+          f"≈ {2e6 / us:,.0f} events/s; 600,000 events/s needs ≤ 3.3 µs per event.")
+        w("")
+    other = ff.get("other_cpu_secs")
+    if other and other / ff["wall_secs"] > 0.2:
+        w(f"**Not a clean measurement:** other processes on the machine used {other / ff['wall_secs']:.2f} of the 2 "
+          "cores during the Footfall ingest run (figures from `/proc/stat`).")
+        w("")
     w(f"Footfall: request latency p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms "
       f"({lat['requests']} requests); server peak RSS {mib(srv.get('peak_rss_bytes'))} "
       f"({mib(srv.get('peak_rss_after_flush_bytes'))} after the final flush); server CPU {srv.get('cpu_secs')} s "
@@ -226,7 +237,8 @@ def render(res, notes, svg_name, results_name):
           f"{b['settings']['duration_secs']} s): **{fmt_int(b['requests_per_sec'])} requests/s**, latency p50 "
           f"{b['latency']['p50_ms']} ms, p99 {b['latency']['p99_ms']} ms; server peak RSS "
           f"{mib(b['server'].get('peak_rss_bytes'))}; server CPU {b['server'].get('cpu_secs')} s, load generator "
-          f"{b.get('client_cpu_secs')} s, other processes {b.get('other_cpu_secs')} s.")
+          f"{b.get('client_cpu_secs')} s, other processes {b.get('other_cpu_secs')} s"
+          f"{' (**not clean**: %.2f cores used by others)' % (b['other_cpu_secs'] / b['wall_secs']) if (b.get('other_cpu_secs') or 0) / b['wall_secs'] > 0.2 else ''}.")
         w("")
 
     w("## Storage")
