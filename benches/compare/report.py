@@ -95,7 +95,7 @@ def chart(res, path):
     import matplotlib.pyplot as plt
     present = [p for p in PEERS if any(p in e["systems"] for e in res["queries"].values())]
     names = [n for n, e in res["queries"].items() if time_of(e, "footfall", "hot")]
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(names) * len(present) / 2 + 2))
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(names) + 2))
     height = 0.8 / max(len(present), 1)
     colors = ["#1f77b4", "#aec7e8", "#d62728", "#ff9896", "#2ca02c"]
     for i, p in enumerate(present):
