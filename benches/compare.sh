@@ -7,7 +7,8 @@
 #
 # Options: --events N (1,000,000) --seed S (42) --projects P (3) --days D (28) --runs R (5 hot runs
 # per query) --beacon-duration SECS (20; 0 skips) --systems LIST --core-types-only (auto: on when
-# the server predates the event model) --no-cold --keep (keep the work directory) --no-report.
+# the server predates the event model) --no-cold --keep (keep the work directory) --no-report
+# --no-micro (skip the criterion micro-benchmarks).
 #
 # What it does: creates a venv with the pinned peers (benches/compare/requirements.txt), installs
 # PostgreSQL from Debian's packages if absent, builds footfall and the bench tools in release mode,
@@ -19,7 +20,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 
-events=1000000 seed=42 projects=3 days=28 runs=5 beacons=20 systems="" core="auto" keep=0 report=1 cold=1
+events=1000000 seed=42 projects=3 days=28 runs=5 beacons=20 systems="" core="auto" keep=0 report=1 cold=1 micro=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --events) events=$2; shift 2 ;;
@@ -33,6 +34,7 @@ while [ $# -gt 0 ]; do
     --no-cold) cold=0; shift ;;
     --keep) keep=1; shift ;;
     --no-report) report=0; shift ;;
+    --no-micro) micro=0; shift ;;
     *) echo "unknown option $1 (see the top of $0)" >&2; exit 2 ;;
   esac
 done
@@ -66,6 +68,12 @@ if [ ! -s "$ndjson.meta.json" ]; then
     --days "$days" "${gen_flags[@]}" --out "$ndjson"
 fi
 
+if [ "$micro" = 1 ]; then
+  echo "== criterion micro-benchmarks" >&2
+  rm -rf "$CARGO_TARGET_DIR/criterion"
+  cargo bench -p footfall-benches -- --warm-up-time 1 --measurement-time 3 >&2
+fi
+
 work="$data/run-$$"
 mkdir -p "$work" benches/results
 trap '[ "$keep" = 1 ] || rm -rf "$work"' EXIT
@@ -75,6 +83,7 @@ args=(--ndjson "$ndjson" --footfall-bin "$CARGO_TARGET_DIR/release/footfall"
       --runs "$runs" --beacon-duration "$beacons")
 [ -n "$systems" ] && args+=(--systems "$systems")
 [ "$cold" = 0 ] && args+=(--no-cold)
+[ "$micro" = 1 ] && args+=(--criterion-dir "$CARGO_TARGET_DIR/criterion")
 status=0
 "$venv/bin/python" benches/compare/run.py "${args[@]}" || status=$?
 if [ "$report" = 1 ] && [ -s "$out" ]; then

@@ -305,6 +305,20 @@ def render(res, notes, svg_name, results_name):
             w(f"- `{q}` on {LABELS.get(n, n)}: {str(why)[:300]}")
         w("")
 
+    micro = res.get("micro")
+    if micro:
+        w("## Micro-benchmarks (criterion)")
+        w("")
+        w("`cargo bench -p footfall-benches` on the same machine before the run: the hot paths alone, on "
+          "generated traffic (`benches/benches/`).")
+        w("")
+        w("| benchmark | median per iteration | per element | elements/s |")
+        w("|---|---|---|---|")
+        for b in micro:
+            per = f"{b['ns_per_element'] / 1000:.2f} µs" if b.get("ns_per_element") else "–"
+            rate = fmt_int(b.get("elements_per_sec"))
+            w(f"| `{b['group']}/{b['name']}` | {b['median_ns'] / 1e6:,.3f} ms | {per} | {rate} |")
+        w("")
     w("## Against the goals")
     w("")
     w("| goal | measured | status |")

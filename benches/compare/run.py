@@ -169,6 +169,23 @@ def run_cold(system, ctx, plan, results):
             log(f"  {system.name:15} {q.name:17} cold ERROR {r['cold_error'][:300]}")
 
 
+def criterion_results(root):
+    """Medians of the criterion micro-benchmarks under root (target/criterion), with throughput."""
+    out = []
+    for d, _, names in sorted(os.walk(root)):
+        if os.path.basename(d) != "new" or "estimates.json" not in names:
+            continue
+        est = json.load(open(os.path.join(d, "estimates.json")))
+        meta = json.load(open(os.path.join(d, "benchmark.json")))
+        ns = est["median"]["point_estimate"]
+        elements = (meta.get("throughput") or {}).get("Elements")
+        out.append({"group": meta.get("group_id"), "name": meta.get("function_id") or meta.get("title"),
+                    "median_ns": ns, "elements": elements,
+                    "ns_per_element": ns / elements if elements else None,
+                    "elements_per_sec": elements / ns * 1e9 if elements else None})
+    return out
+
+
 def versions(pg):
     import chdb
     import duckdb
@@ -217,6 +234,7 @@ def main():
     a.add_argument("--beacon-duration", type=float, default=20)
     a.add_argument("--systems", default="footfall,duckdb-parquet,duckdb-native,chdb-parquet,chdb-native,postgres")
     a.add_argument("--no-cold", action="store_true")
+    a.add_argument("--criterion-dir", help="target/criterion of a `cargo bench -p footfall-benches` run to include")
     o = a.parse_args()
     os.makedirs(o.work, exist_ok=True)
     manifest = json.load(open(o.ndjson + ".meta.json"))
@@ -225,6 +243,8 @@ def main():
            "data": manifest, "ingest": {}, "storage": {},
            "queries": {q.name: {"title": q.title, "group": q.group, "systems": {}} for q in queries.QUERIES}}
 
+    if o.criterion_dir and os.path.isdir(o.criterion_dir):
+        res["micro"] = criterion_results(o.criterion_dir)
     log("== Footfall: batched durable ingest of the NDJSON over HTTP")
     rep, kept = ingest_bench(o.ingest_bench, ["--ndjson", o.ndjson, "--keep-data", "--tmp-dir", o.work],
                              o.footfall_bin)
