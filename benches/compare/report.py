@@ -360,8 +360,14 @@ def main():
     a.add_argument("results")
     a.add_argument("--md", required=True)
     a.add_argument("--svg", required=True)
+    a.add_argument("--criterion-dir", help="fold these criterion results into the results JSON first")
     o = a.parse_args()
     res = json.load(open(o.results))
+    if o.criterion_dir:
+        from run import criterion_results
+        res["micro"] = criterion_results(o.criterion_dir)
+        with open(o.results, "w") as f:
+            json.dump(res, f, indent=1, default=str)
     notes_path = os.path.join(os.path.dirname(__file__), "notes.md")
     notes = open(notes_path).read() if os.path.exists(notes_path) else ""
     chart(res, o.svg)
