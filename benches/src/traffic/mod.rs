@@ -261,6 +261,62 @@ pub fn counts(t: &Traffic) -> Vec<(&'static str, u64)> {
             None => counts.push((name, 1)),
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(core_types_only: bool) -> Options {
+        Options { events: 5_000, seed: 3, projects: 2, days: 7, start_ms: 1_790_812_800_000, core_types_only }
+    }
+
+    fn lines(t: &Traffic) -> Vec<String> {
+        t.records
+            .iter()
+            .map(|r| {
+                let mut line = String::new();
+                render::render(&mut line, t, r);
+                line
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_same_lines_exact_count_in_time_order() {
+        let (a, b) = (generate(&options(false)), generate(&options(false)));
+        assert_eq!(a.records.len(), 5_000);
+        assert_eq!(lines(&a), lines(&b));
+        assert!(a.records.windows(2).all(|w| w[0].ts <= w[1].ts));
+        let other = generate(&Options { seed: 4, ..options(false) });
+        assert_ne!(lines(&a), lines(&other));
+    }
+
+    #[test]
+    fn every_line_is_json_with_the_fields_its_type_needs() {
+        let t = generate(&options(false));
+        let end = t.options.start_ms + 7 * DAY_MS + DAY_MS;
+        for line in lines(&t) {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+            assert!(v["project"].as_str().is_some_and(|p| p.starts_with("site")));
+            assert!(v["url"].as_str().is_some_and(|u| u.starts_with("https://")));
+            assert!(v["session_id"].is_string() && v["page_id"].is_string());
+            assert!((t.options.start_ms..end).contains(&v["timestamp"].as_i64().expect("timestamp")));
+            match v["type"].as_str().expect("type") {
+                "event" => assert!(v["name"].is_string()),
+                "vitals" => assert!(v["largest_contentful_paint_ms"].is_i64()),
+                "error" => assert!(v["error_message"].is_string()),
+                "form" => assert!(v["form_event"].is_string()),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn core_types_only_sends_pageviews_and_custom_events() {
+        let t = generate(&options(true));
+        assert!(t.records.iter().all(|r| matches!(r.kind, Kind::Pageview | Kind::Custom(_))));
+    }
 }

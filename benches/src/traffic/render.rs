@@ -91,6 +91,8 @@ pub fn json_str(out: &mut String, s: &str) {
 const DESKTOP_SCREENS: &[(i64, i64)] = &[(1920, 1080), (1536, 864), (2560, 1440), (1440, 900), (1366, 768)];
 const MOBILE_SCREENS: &[(i64, i64)] = &[(390, 844), (393, 873), (412, 915), (375, 667), (360, 800)];
 const TABLET_SCREENS: &[(i64, i64)] = &[(820, 1180), (768, 1024), (800, 1280)];
+const PLANS: &[&str] = &[r#"{"plan":"free"}"#, r#"{"plan":"pro"}"#, r#"{"plan":"team"}"#];
+const FORM_ERRORS: &[&str] = &[r#"["Please enter a valid email address"]"#, r#"["This field is required"]"#];
 const EXPERIMENTS: &[(&str, [&str; 2])] = &[
     ("pricing-page-v2", ["control", "annual-first"]),
     ("checkout-one-step", ["control", "one-step"]),
@@ -250,7 +252,7 @@ fn pageview_context(o: &mut Obj, t: &Traffic, visitor: u32, device: Device, coun
 
 fn custom_fields(o: &mut Obj, event: u8, rng: &mut Rng) {
     match event {
-        CUSTOM_SIGNUP => o.raw("props", *rng.pick(&[r#"{"plan":"free"}"#, r#"{"plan":"pro"}"#, r#"{"plan":"team"}"#])),
+        CUSTOM_SIGNUP => o.raw("props", PLANS[rng.below(PLANS.len() as u64) as usize]),
         CUSTOM_PURCHASE => {
             let cents = 990 + rng.below(20_000) as i64;
             o.raw("props", &format!(r#"{{"items":{},"coupon":{}}}"#, 1 + rng.below(4), rng.chance(0.2)));
@@ -345,9 +347,6 @@ fn form_fields(o: &mut Obj, path: &str, step: FormStep, rng: &mut Rng) {
         o.raw("field_interactions", &list);
     }
     if step == FormStep::Error {
-        o.raw(
-            "error_messages",
-            *rng.pick(&[r#"["Please enter a valid email address"]"#, r#"["This field is required"]"#]),
-        );
+        o.raw("error_messages", FORM_ERRORS[rng.below(FORM_ERRORS.len() as u64) as usize]);
     }
 }
