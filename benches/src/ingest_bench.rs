@@ -82,6 +82,10 @@ struct Args {
     /// Events are dated within this many hours before now.
     #[arg(long, default_value_t = 4.0)]
     hours: f64,
+    /// Send this NDJSON file (from `footfall-gen`; its `.meta.json` names the projects, which are
+    /// created) instead of generating traffic here; sent with the admin token, as it spans projects.
+    #[arg(long, conflicts_with = "beacons")]
+    ndjson: Option<PathBuf>,
     /// Send single Plausible-style events to /api/event instead of batches.
     #[arg(long)]
     beacons: bool,
@@ -304,6 +308,17 @@ struct Bench {
     machine: Value,
 }
 
+impl Bench {
+    /// The project whose rows are counted: all of them when an NDJSON file spans several.
+    fn count_scope(&self) -> Option<&str> {
+        if self.args.ndjson.is_some() {
+            None
+        } else {
+            Some(&self.args.project)
+        }
+    }
+}
+
 fn machine_info() -> Value {
     use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
     let sys = System::new_with_specifics(
@@ -357,7 +372,16 @@ async fn run(args: Args) -> Result<(Value, bool)> {
             .await?
         }
     };
-    let ingest_token = server.prepare_project(&args.project, &args.domain).await?;
+    let ingest_token = match &args.ndjson {
+        Some(file) => {
+            let manifest = footfall_benches::ndjson::read_manifest(file)?;
+            for p in &manifest.projects {
+                server.create_project(&p.id, &p.domain).await?;
+            }
+            server.admin_token.clone()
+        }
+        None => server.prepare_project(&args.project, &args.domain).await?,
+    };
     let mut ctx = Bench { args, server, ingest_token, machine };
     let result = if ctx.args.beacons { run_beacons(&ctx).await } else { run_batches(&ctx).await };
     let stopped = ctx.server.stop(Duration::from_secs(120));
@@ -385,7 +409,7 @@ async fn flush_and_check(ctx: &Bench, before: Option<DiskUsage>, count_before: u
         (Some(dir), Some(before)) => Some(disk_usage(&dir)?.minus(before)),
         _ => None,
     };
-    let count = ctx.server.count(&ctx.args.project).await? - count_before;
+    let count = ctx.server.count(ctx.count_scope()).await? - count_before;
     let peak_rss_after_flush = ctx.server.pid.and_then(memory).map(|(hwm, _)| hwm);
     Ok(AfterTraffic { flush_secs, flush_report, stored, count, peak_rss_after_flush })
 }
@@ -396,7 +420,7 @@ async fn measure_before(ctx: &Bench) -> Result<(Option<DiskUsage>, u64)> {
         ctx.server.flush().await?;
     }
     let disk = ctx.server.storage_dir().map(|d| disk_usage(&d)).transpose()?;
-    let count = ctx.server.count(&ctx.args.project).await?;
+    let count = ctx.server.count(ctx.count_scope()).await?;
     Ok((disk, count))
 }
 
@@ -434,7 +458,7 @@ async fn run_batches(ctx: &Bench) -> Result<(Value, bool)> {
     say!(
         j,
         "footfall ingest benchmark: {} events, {} per request, {} connections, seed {}",
-        args.events,
+        args.ndjson.as_ref().map_or(args.events.to_string(), |f| f.display().to_string()),
         args.batch_size,
         connections,
         args.seed
@@ -442,18 +466,29 @@ async fn run_batches(ctx: &Bench) -> Result<(Value, bool)> {
     say!(j, "server: {} (pid {:?}, data {:?})", ctx.server.base, ctx.server.pid, ctx.server.data_dir);
 
     let gen_started = Instant::now();
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-    let seed = args.seed;
-    let (total, batch_size, visitors, hours, project) =
-        (args.events, args.batch_size, args.visitors, args.hours, args.project.clone());
-    let work = tokio::task::spawn_blocking(move || {
-        workload::generate(seed, total, batch_size, visitors, hours, &project, now_ms)
-    })
-    .await
-    .context("generator panicked")?;
+    let work = match &args.ndjson {
+        Some(file) => {
+            let (file, batch_size) = (file.clone(), args.batch_size);
+            tokio::task::spawn_blocking(move || workload::from_ndjson(&file, batch_size))
+                .await
+                .context("reader panicked")??
+        }
+        None => {
+            let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+            let seed = args.seed;
+            let (total, batch_size, visitors, hours, project) =
+                (args.events, args.batch_size, args.visitors, args.hours, args.project.clone());
+            tokio::task::spawn_blocking(move || {
+                workload::generate(seed, total, batch_size, visitors, hours, &project, now_ms)
+            })
+            .await
+            .context("generator panicked")?
+        }
+    };
     say!(
         j,
-        "generated {} events ({} pageviews, {} custom, {} sessions) in {} requests, {:.1} MiB of NDJSON ({:.0} B/event), in {:.1}s",
+        "{} {} events ({} pageviews, {} other, {} sessions) in {} requests, {:.1} MiB of NDJSON ({:.0} B/event), in {:.1}s",
+        if args.ndjson.is_some() { "read" } else { "generated" },
         work.events,
         work.pageviews,
         work.custom_events,
@@ -569,7 +604,7 @@ async fn run_batches(ctx: &Bench) -> Result<(Value, bool)> {
     let report = json!({
         "mode": "batches",
         "settings": {
-            "events": args.events, "batch_size": args.batch_size, "connections": connections, "seed": args.seed,
+            "events": args.events, "ndjson": args.ndjson, "batch_size": args.batch_size, "connections": connections, "seed": args.seed,
             "visitors": args.visitors, "hours": args.hours, "server_args": args.server_args,
         },
         "workload": {

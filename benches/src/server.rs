@@ -149,12 +149,18 @@ impl Server {
         Ok((status, value))
     }
 
-    /// Creates the project (an existing one is fine) and an ingest key for it.
-    pub async fn prepare_project(&self, project: &str, domain: &str) -> Result<String> {
+    /// Creates the project; an existing one is fine.
+    pub async fn create_project(&self, project: &str, domain: &str) -> Result<()> {
         let (status, body) = self.admin_post("/api/v1/projects", json!({"id": project, "domain": domain})).await?;
         if !(status.is_success() || status == reqwest::StatusCode::CONFLICT) {
             bail!("creating project {project}: {status} {body}");
         }
+        Ok(())
+    }
+
+    /// Creates the project (an existing one is fine) and an ingest key for it.
+    pub async fn prepare_project(&self, project: &str, domain: &str) -> Result<String> {
+        self.create_project(project, domain).await?;
         let (status, body) =
             self.admin_post(&format!("/api/v1/projects/{project}/keys"), json!({"scope": "ingest"})).await?;
         if !status.is_success() {
@@ -171,8 +177,12 @@ impl Server {
         Ok(body)
     }
 
-    pub async fn count(&self, project: &str) -> Result<u64> {
-        let sql = format!("SELECT count(*) AS n FROM events WHERE project_id = '{}'", project.replace('\'', "''"));
+    /// Stored events of one project, or of all.
+    pub async fn count(&self, project: Option<&str>) -> Result<u64> {
+        let sql = match project {
+            Some(p) => format!("SELECT count(*) AS n FROM events WHERE project_id = '{}'", p.replace('\'', "''")),
+            None => "SELECT count(*) AS n FROM events".to_string(),
+        };
         let (status, body) = self.admin_post("/api/v1/sql", json!({ "sql": sql })).await?;
         if !status.is_success() {
             bail!("count query: {status} {body}");

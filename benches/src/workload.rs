@@ -282,6 +282,26 @@ pub struct Workload {
     pub last_ts: i64,
 }
 
+/// The events of a `footfall-gen` NDJSON file as bodies of `batch_size` events.
+pub fn from_ndjson(path: &std::path::Path, batch_size: usize) -> anyhow::Result<Workload> {
+    let manifest = footfall_benches::ndjson::read_manifest(path)?;
+    let bodies = footfall_benches::ndjson::read_bodies(path, batch_size)?;
+    let events: usize = bodies.iter().map(|b| b.events).sum();
+    if events as u64 != manifest.events {
+        anyhow::bail!("{} holds {events} events but its manifest says {}", path.display(), manifest.events);
+    }
+    Ok(Workload {
+        events,
+        body_bytes: bodies.iter().map(|b| b.bytes.len()).sum(),
+        sessions: manifest.sessions as usize,
+        pageviews: manifest.pageviews as usize,
+        custom_events: events - manifest.pageviews as usize,
+        first_ts: manifest.first_timestamp_ms.unwrap_or(0),
+        last_ts: manifest.last_timestamp_ms.unwrap_or(0),
+        batches: bodies.into_iter().map(|b| Batch { body: b.bytes, events: b.events }).collect(),
+    })
+}
+
 /// Generates `total` events and renders them as NDJSON bodies of `batch_size` events.
 pub fn generate(
     seed: u64,
