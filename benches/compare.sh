@@ -71,7 +71,7 @@ fi
 if [ "$micro" = 1 ]; then
   echo "== criterion micro-benchmarks" >&2
   rm -rf "$CARGO_TARGET_DIR/criterion"
-  cargo bench -p footfall-benches -- --warm-up-time 1 --measurement-time 3 >&2
+  cargo bench -p footfall-benches --bench '*' -- --warm-up-time 1 --measurement-time 3 >&2
 fi
 
 work="$data/run-$$"
