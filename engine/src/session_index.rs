@@ -44,13 +44,23 @@ impl SessionIndex {
         G: IntoIterator<Item = I>,
         I: IntoIterator<Item = Option<&'a str>>,
     {
-        let mut index = Self::default();
+        // Rows are sorted by session id, so their hashed keys arrive in random order. Inserting or
+        // OR-ing those into a bitmap shifts its container arrays each time (quadratic in the file's
+        // sessions); sorted first, every bitmap is built by appending.
+        let mut row_groups = Vec::new();
+        let mut all_keys = Vec::new();
+        let mut keys = Vec::new();
         for group in groups {
-            let bitmap: RoaringBitmap = group.into_iter().flatten().map(session_key).collect();
-            index.file |= &bitmap;
-            index.row_groups.push(bitmap);
+            keys.clear();
+            keys.extend(group.into_iter().flatten().map(session_key));
+            keys.sort_unstable();
+            keys.dedup();
+            row_groups.push(keys.iter().copied().collect::<RoaringBitmap>());
+            all_keys.extend_from_slice(&keys);
         }
-        index
+        all_keys.sort_unstable();
+        all_keys.dedup();
+        Self { file: all_keys.into_iter().collect(), row_groups }
     }
 
     pub fn row_group_count(&self) -> usize {
