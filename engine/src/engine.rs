@@ -11,7 +11,6 @@
 //! Exactly-once across crashes: a manifest records the newest WAL segment whose events it covers;
 //! replay skips those segments. Files written but not committed are invisible (not in the catalog).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,7 +23,7 @@ use thiserror::Error;
 use crate::buffer::{Buffer, PartitionRows};
 use crate::catalog::{Catalog, CatalogChange, CatalogError, CatalogFile, CatalogSnapshot};
 use crate::event::{self, Event};
-use crate::ids::{PartitionKey, ProjectId, SegmentId};
+use crate::ids::{Day, PartitionKey, ProjectId, SegmentId};
 use crate::partition_file::{self, EncodeOptions, PartitionFileError};
 use crate::paths::CatalogObject;
 use crate::wal::replay::{self, remove_segments_through};
@@ -106,18 +105,28 @@ impl Shared {
     }
 
     fn insert(&self, first_event_id: u64, events: Vec<Event>) {
-        let mut by_partition: HashMap<PartitionKey, Vec<(u64, Event)>> = HashMap::new();
-        for (i, e) in events.into_iter().enumerate() {
-            by_partition.entry(e.partition()).or_default().push((first_event_id + i as u64, e));
+        // Grouped by position, not by moving events: an event is about a kilobyte, and a commit
+        // spans few partitions (usually one), so a linear search beats hashing a key per event.
+        let mut by_partition: Vec<((&ProjectId, Day), Vec<usize>)> = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            let key = (&e.project, Day::of_millis(e.timestamp_ms));
+            match by_partition.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, rows)) => rows.push(i),
+                None => by_partition.push((key, vec![i])),
+            }
         }
         let batches: Vec<_> = by_partition
             .into_iter()
-            .filter_map(|(key, rows)| match event::to_record_batch(rows.iter().map(|(id, e)| (*id, e))) {
-                Ok(batch) => Some((key, batch)),
-                Err(e) => {
-                    // Unreachable for events built by this crate; logged rather than panicking the WAL thread.
-                    tracing::error!(error = %e, "converting committed events to Arrow");
-                    None
+            .filter_map(|((project, day), rows)| {
+                let key = PartitionKey { project: project.clone(), day };
+                let rows = rows.iter().map(|&i| (first_event_id + i as u64, &events[i]));
+                match event::to_record_batch(rows) {
+                    Ok(batch) => Some((key, batch)),
+                    Err(e) => {
+                        // Unreachable for events built by this crate; logged rather than panicking the WAL thread.
+                        tracing::error!(error = %e, "converting committed events to Arrow");
+                        None
+                    }
                 }
             })
             .collect();

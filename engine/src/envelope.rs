@@ -38,6 +38,20 @@ pub fn encode_into(magic: &[u8; 8], version: u16, body: &[u8], out: &mut Vec<u8>
     Ok(())
 }
 
+/// Frames a body that was written in place: `frame` is `HEADER_LEN` bytes of room for the header,
+/// then the body. Saves copying a large body (a WAL record) out of a scratch buffer.
+pub fn seal_in_place(magic: &[u8; 8], version: u16, frame: &mut [u8]) -> Result<(), EnvelopeError> {
+    let available = frame.len();
+    let (header, body) =
+        frame.split_at_mut_checked(HEADER_LEN).ok_or(EnvelopeError::Truncated { needed: HEADER_LEN, available })?;
+    let len = u32::try_from(body.len()).map_err(|_| EnvelopeError::TooLarge(body.len()))?;
+    header[..8].copy_from_slice(magic);
+    header[8..10].copy_from_slice(&version.to_le_bytes());
+    header[10..14].copy_from_slice(&crc32fast::hash(body).to_le_bytes());
+    header[14..18].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
 pub fn encode(magic: &[u8; 8], version: u16, body: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
     let mut out = Vec::new();
     encode_into(magic, version, body, &mut out)?;

@@ -51,10 +51,27 @@ pub fn encode_header(segment: SegmentId) -> Result<Vec<u8>, WalError> {
     Ok(envelope::encode(SEGMENT_MAGIC, FORMAT_VERSION, &body)?)
 }
 
+/// Appends one framed record to `out`. The body is serialized straight into `out`, so a writer
+/// that reuses `out` stops allocating once it has seen its largest group commit.
 pub fn encode_record_into(record: &WalRecord, out: &mut Vec<u8>) -> Result<(), WalError> {
-    let body = postcard::to_stdvec(record)?;
-    envelope::encode_into(RECORD_MAGIC, FORMAT_VERSION, &body, out)?;
-    Ok(())
+    let start = out.len();
+    out.resize(start + envelope::HEADER_LEN, 0);
+    let sealed = postcard::to_extend(record, AppendTo(out))
+        .map_err(WalError::from)
+        .and_then(|AppendTo(out)| Ok(envelope::seal_in_place(RECORD_MAGIC, FORMAT_VERSION, &mut out[start..])?));
+    if sealed.is_err() {
+        out.truncate(start);
+    }
+    sealed
+}
+
+/// Lets postcard append to a borrowed buffer (its `to_extend` takes the writer by value).
+struct AppendTo<'a>(&'a mut Vec<u8>);
+
+impl Extend<u8> for AppendTo<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        self.0.extend(bytes);
+    }
 }
 
 /// What reading a segment ended with.
