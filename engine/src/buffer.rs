@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
-use arrow::compute::concat_batches;
+use arrow::array::{new_null_array, Array, ArrayRef, RecordBatch};
+use arrow::compute::concat;
+use arrow::error::ArrowError;
 
 use crate::event::schema;
 use crate::ids::{PartitionKey, ProjectId, SegmentId};
@@ -40,7 +41,7 @@ impl Generation {
         partition.batches.push(batch);
         let small = &partition.batches[partition.small_from..];
         if small.len() >= MERGE_AT_BATCHES {
-            if let Ok(merged) = concat_batches(&schema(), small.iter()) {
+            if let Ok(merged) = concat_sparse(small) {
                 let before: usize = small.iter().map(RecordBatch::get_array_memory_size).sum();
                 self.bytes = self.bytes - before + merged.get_array_memory_size();
                 partition.batches.truncate(partition.small_from);
@@ -49,6 +50,33 @@ impl Generation {
             }
         }
     }
+}
+
+/// `concat_batches`, except that a column null in every batch (most detail columns, most of the
+/// time) is made as one null array instead of being concatenated value by value.
+pub(crate) fn concat_sparse(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+    combine_sparse(batches, |parts| concat(parts))
+}
+
+/// Builds one batch of [`schema`] from `batches` column by column with `combine`, except that a
+/// column null in every batch becomes one null array without visiting its rows.
+pub(crate) fn combine_sparse(
+    batches: &[RecordBatch],
+    combine: impl Fn(&[&dyn Array]) -> Result<ArrayRef, ArrowError>,
+) -> Result<RecordBatch, ArrowError> {
+    let schema = schema();
+    let rows = batches.iter().map(RecordBatch::num_rows).sum();
+    let columns = (0..schema.fields().len())
+        .map(|c| {
+            let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            if parts.iter().all(|a| a.null_count() == a.len()) {
+                Ok(new_null_array(schema.field(c).data_type(), rows))
+            } else {
+                combine(&parts)
+            }
+        })
+        .collect::<Result<Vec<_>, ArrowError>>()?;
+    RecordBatch::try_new(schema, columns)
 }
 
 pub struct FrozenGeneration {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, TimestampMillisecondArray};
-use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
+use arrow::compute::{concat, interleave, lexsort_to_indices, SortColumn, SortOptions};
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -19,6 +19,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use thiserror::Error;
 
+use crate::buffer::combine_sparse;
 use crate::catalog::DataFileMeta;
 use crate::event::{columns, schema};
 use crate::ids::{FileId, PartitionKey};
@@ -62,22 +63,31 @@ pub fn encode(
     opts: EncodeOptions,
 ) -> Result<EncodedFile, PartitionFileError> {
     let schema = schema();
-    let all = concat_batches(&schema, batches)?;
-    if all.num_rows() == 0 {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows == 0 {
         return Err(PartitionFileError::Empty);
     }
+    // Only the sort key is concatenated; every column is then gathered once, in sorted order,
+    // straight from the buffered batches (the whole-batch concat used to copy all ~110 columns).
     let sort_columns = sort_key_columns()
         .iter()
         .map(|name| {
             let idx = schema.index_of(name)?;
+            let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(idx).as_ref()).collect();
             Ok(SortColumn {
-                values: all.column(idx).clone(),
+                values: concat(&parts)?,
                 options: Some(SortOptions { descending: false, nulls_first: true }),
             })
         })
         .collect::<Result<Vec<_>, ArrowError>>()?;
-    let indices = lexsort_to_indices(&sort_columns, None)?;
-    let sorted = take_record_batch(&all, &indices)?;
+    let order = lexsort_to_indices(&sort_columns, None)?;
+    let mut origin = Vec::with_capacity(rows);
+    for (b, batch) in batches.iter().enumerate() {
+        origin.extend((0..batch.num_rows()).map(|row| (b, row)));
+    }
+    let positions: Vec<(usize, usize)> = order.values().iter().map(|&i| origin[i as usize]).collect();
+    // Most detail columns are empty in most partitions: those are not gathered at all.
+    let sorted = combine_sparse(batches, |parts| interleave(parts, &positions))?;
 
     let ts = sorted
         .column_by_name(columns::ADDED_ISO)
@@ -102,6 +112,8 @@ pub fn encode(
         .set_column_dictionary_enabled(delta(columns::EVENT_ID), false)
         .set_column_encoding(delta(columns::EVENT_ID), Encoding::DELTA_BINARY_PACKED)
         .set_column_dictionary_enabled(delta(columns::ADDED_ISO), false)
+        // One value per page view: a dictionary would only grow until the writer gives up on it.
+        .set_column_dictionary_enabled(delta("page_id"), false)
         .set_column_encoding(delta(columns::ADDED_ISO), Encoding::DELTA_BINARY_PACKED)
         .build();
 
@@ -155,7 +167,7 @@ mod tests {
 
         let reader = ParquetRecordBatchReaderBuilder::try_new(encoded.parquet.clone()).unwrap().build().unwrap();
         let read: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
-        let all = concat_batches(&schema(), &read).unwrap();
+        let all = arrow::compute::concat_batches(&schema(), &read).unwrap();
         let sessions = all.column_by_name("session_id").unwrap().as_string::<i32>();
         let values: Vec<&str> = (0..all.num_rows()).map(|i| sessions.value(i)).collect();
         let mut sorted = values.clone();

@@ -110,6 +110,15 @@ macro_rules! column_group {
                 )),*]
             }
 
+            /// All-null columns of this group for `rows` rows, without a per-row append.
+            #[allow(dead_code)] // every group but the always-present context
+            pub(crate) fn null_columns(rows: usize, out: &mut Vec<arrow::array::ArrayRef>) {
+                $( out.push(arrow::array::new_null_array(
+                    &<$ty as $crate::event::column_group::ColumnValue>::data_type(),
+                    rows,
+                )); )*
+            }
+
             pub fn heap_size(&self) -> usize {
                 0 $(+ self.$field.as_ref().map_or(0, $crate::event::column_group::ColumnValue::heap_size))*
             }

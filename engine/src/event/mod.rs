@@ -249,8 +249,55 @@ pub fn schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
+/// Declares the builders of the optional detail groups. A group that no event of the batch carries
+/// (the usual case for most groups) becomes null columns directly, skipping a dozen null appends
+/// per row.
+macro_rules! detail_builders {
+    ($($field:ident: $group:ty => $builders:ty),* $(,)?) => {
+        struct DetailBuilders {
+            $($field: Option<$builders>,)*
+        }
+
+        impl DetailBuilders {
+            fn for_events(events: &[(u64, &Event)]) -> Self {
+                let n = events.len();
+                Self {
+                    $($field: events
+                        .iter()
+                        .any(|(_, e)| e.$field.is_some())
+                        .then(|| <$builders>::with_capacity(n)),)*
+                }
+            }
+
+            fn append(&mut self, event: &Event) {
+                $(if let Some(b) = &mut self.$field {
+                    b.append(event.$field.as_deref());
+                })*
+            }
+
+            fn finish_into(self, rows: usize, out: &mut Vec<ArrayRef>) {
+                $(match self.$field {
+                    Some(mut b) => b.finish_into(out),
+                    None => <$group>::null_columns(rows, out),
+                })*
+            }
+        }
+    };
+}
+
+detail_builders! {
+    engagement: Engagement => EngagementBuilders,
+    vitals: Vitals => VitalsBuilders,
+    interaction: Interaction => InteractionBuilders,
+    error: ErrorDetail => ErrorDetailBuilders,
+    form: FormDetail => FormDetailBuilders,
+    search: SearchDetail => SearchDetailBuilders,
+    experiment: ExperimentDetail => ExperimentDetailBuilders,
+}
+
 /// Converts events (with their WAL-assigned ids) into one record batch of [`schema`].
 pub fn to_record_batch<'a>(events: impl ExactSizeIterator<Item = (u64, &'a Event)>) -> Result<RecordBatch, ArrowError> {
+    let events: Vec<(u64, &Event)> = events.collect();
     let n = events.len();
     let mut event_id = UInt64Builder::with_capacity(n);
     let mut project = StringBuilder::with_capacity(n, n * 8);
@@ -261,15 +308,9 @@ pub fn to_record_batch<'a>(events: impl ExactSizeIterator<Item = (u64, &'a Event
     let mut revenue = Decimal128Builder::with_capacity(n).with_precision_and_scale(REVENUE_PRECISION, REVENUE_SCALE)?;
     let mut interactive = BooleanBuilder::with_capacity(n);
     let mut context = ContextBuilders::with_capacity(n);
-    let mut engagement = EngagementBuilders::with_capacity(n);
-    let mut vitals = VitalsBuilders::with_capacity(n);
-    let mut interaction = InteractionBuilders::with_capacity(n);
-    let mut error = ErrorDetailBuilders::with_capacity(n);
-    let mut form = FormDetailBuilders::with_capacity(n);
-    let mut search = SearchDetailBuilders::with_capacity(n);
-    let mut experiment = ExperimentDetailBuilders::with_capacity(n);
+    let mut details = DetailBuilders::for_events(&events);
 
-    for (id, e) in events {
+    for &(id, e) in &events {
         event_id.append_value(id);
         project.append_value(e.project.as_str());
         added.append_value(e.timestamp_ms);
@@ -298,13 +339,7 @@ pub fn to_record_batch<'a>(events: impl ExactSizeIterator<Item = (u64, &'a Event
         texts[14].append_option(e.revenue_currency.as_deref());
         interactive.append_value(e.interactive);
         context.append(Some(&e.context));
-        engagement.append(e.engagement.as_deref());
-        vitals.append(e.vitals.as_deref());
-        interaction.append(e.interaction.as_deref());
-        error.append(e.error.as_deref());
-        form.append(e.form.as_deref());
-        search.append(e.search.as_deref());
-        experiment.append(e.experiment.as_deref());
+        details.append(e);
     }
 
     let mut texts = texts.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef);
@@ -323,13 +358,7 @@ pub fn to_record_batch<'a>(events: impl ExactSizeIterator<Item = (u64, &'a Event
     columns.push(next_text()?);
     columns.push(Arc::new(interactive.finish()));
     context.finish_into(&mut columns);
-    engagement.finish_into(&mut columns);
-    vitals.finish_into(&mut columns);
-    interaction.finish_into(&mut columns);
-    error.finish_into(&mut columns);
-    form.finish_into(&mut columns);
-    search.finish_into(&mut columns);
-    experiment.finish_into(&mut columns);
+    details.finish_into(n, &mut columns);
     RecordBatch::try_new(schema(), columns)
 }
 
