@@ -135,6 +135,11 @@ impl Metadata {
         self.projects.read().unwrap_or_else(|p| p.into_inner()).get(&id).cloned()
     }
 
+    /// Whether `id` names a project; ingest asks this per event, so it copies nothing.
+    pub fn has_project(&self, id: &ProjectId) -> bool {
+        self.projects.read().unwrap_or_else(|p| p.into_inner()).contains_key(id)
+    }
+
     pub fn project_for_domain(&self, domain: &str) -> Option<ProjectId> {
         self.domains.read().unwrap_or_else(|p| p.into_inner()).get(&normalize_domain(domain)).cloned()
     }

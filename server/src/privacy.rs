@@ -11,6 +11,29 @@ use footfall_engine::ProjectId;
 
 use crate::metadata::{Metadata, MetadataError};
 
+/// A visitor's identity for one day: the first 64 bits of the keyed hash, stored as 16 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VisitorId(u64);
+
+impl VisitorId {
+    /// Reads the stored form back (16 lower-case hex digits); `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        parse_hex64(text).map(Self)
+    }
+}
+
+impl std::fmt::Display for VisitorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Exactly 16 lower-case hex digits, the form every generated id is stored in.
+pub(crate) fn parse_hex64(text: &str) -> Option<u64> {
+    let canonical = text.len() == 16 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    canonical.then(|| u64::from_str_radix(text, 16).ok()).flatten()
+}
+
 pub struct VisitorHasher {
     metadata: Arc<Metadata>,
     current: Mutex<Option<(NaiveDate, [u8; 32])>>,
@@ -40,7 +63,7 @@ impl VisitorHasher {
         self.salt().map(|_| ())
     }
 
-    pub fn visitor_id(&self, project: &ProjectId, ip: IpAddr, user_agent: &str) -> Result<String, MetadataError> {
+    pub fn visitor_id(&self, project: &ProjectId, ip: IpAddr, user_agent: &str) -> Result<VisitorId, MetadataError> {
         let salt = self.salt()?;
         let mut hasher = blake3::Hasher::new_keyed(&salt);
         hasher.update(project.as_str().as_bytes());
@@ -52,7 +75,9 @@ impl VisitorHasher {
         hasher.update(&[0]);
         hasher.update(user_agent.as_bytes());
         let hash = hasher.finalize();
-        Ok(hex::encode(&hash.as_bytes()[..8]))
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&hash.as_bytes()[..8]);
+        Ok(VisitorId(u64::from_be_bytes(first)))
     }
 }
 
@@ -68,7 +93,9 @@ mod tests {
         let q = ProjectId::new("q").unwrap();
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         let a = h.visitor_id(&p, ip, "UA").unwrap();
-        assert_eq!(a.len(), 16);
+        assert_eq!(a.to_string().len(), 16);
+        assert_eq!(VisitorId::parse(&a.to_string()), Some(a));
+        assert_eq!(VisitorId::parse("0123456789ABCDEF"), None);
         assert_eq!(a, h.visitor_id(&p, ip, "UA").unwrap());
         assert_ne!(a, h.visitor_id(&p, ip, "UA2").unwrap());
         assert_ne!(a, h.visitor_id(&q, ip, "UA").unwrap());

@@ -74,7 +74,7 @@ fn to_event(
     let referrer = enricher.referrer(incoming.referrer.as_deref(), &page);
     let session_id = match incoming.session_id {
         Some(s) => s,
-        None => state.sessions.assign(&incoming.project, &visitor_id, incoming.timestamp_ms),
+        None => state.sessions.assign(&incoming.project, visitor_id, incoming.timestamp_ms).to_string(),
     };
     let (revenue_amount, revenue_currency) = match incoming.revenue {
         Some((amount, currency)) => (Some(amount), Some(currency)),
@@ -137,7 +137,7 @@ fn to_event(
     let referrer_url = scrub_url(incoming.referrer);
     let mut event = Event::new(incoming.project, incoming.timestamp_ms, incoming.event_type, incoming.name);
     event.session_id = Some(session_id);
-    event.visitor_id = Some(visitor_id);
+    event.visitor_id = Some(visitor_id.to_string());
     event.hostname = page.hostname;
     event.path = page.path;
     event.query_string = page.query_string;
@@ -220,7 +220,7 @@ pub async fn native_events(
                 }
                 _ => {}
             }
-            if state.metadata.project(incoming.project.as_str()).is_none() {
+            if !state.metadata.has_project(&incoming.project) {
                 return Err(format!("no project {}", incoming.project));
             }
             to_event(&state, Sender::Server, incoming, ip, &ua)
