@@ -59,7 +59,7 @@ pub enum EnrichError {
 pub struct Enricher {
     clients: ua::CachedUaParser,
     geo: geo::GeoLookup,
-    pages: url::PageParser,
+    pages: url::CachedPageParser,
     referrers: referrer::ReferrerClassifier,
 }
 
@@ -74,7 +74,7 @@ impl Enricher {
         Ok(Self {
             clients: ua::CachedUaParser::new(ua::UaParser::new()?, ua::CACHE_CAPACITY),
             geo,
-            pages: url::PageParser::new(&config.drop_query_params),
+            pages: url::CachedPageParser::new(url::PageParser::new(&config.drop_query_params), url::CACHE_CAPACITY),
             referrers: referrer::ReferrerClassifier::default(),
         })
     }

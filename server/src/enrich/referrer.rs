@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use url::Url;
 
@@ -290,9 +291,34 @@ const SPAM_PRONE_TLDS: &[&str] = &[
 ];
 
 /// Classifies referrers against the page they led to; built once, holds the spam blocklist.
-#[derive(Debug, Clone)]
 pub struct ReferrerClassifier {
     spam_domains: HashSet<String>,
+    /// What each referrer URL says by itself, so the URL and public-suffix work is done once per
+    /// distinct referrer (most are a site's own pages and a few search engines).
+    facts: quick_cache::sync::Cache<String, Option<Arc<ReferrerFacts>>>,
+}
+
+/// How many distinct referrers keep their [`ReferrerFacts`].
+const CACHE_CAPACITY: usize = 16_384;
+/// Longer referrers are judged afresh each time rather than crowd the cache.
+const MAX_CACHED_REFERRER_LEN: usize = 512;
+
+/// Everything the rules need from a referrer URL that does not depend on the page.
+#[derive(Debug)]
+struct ReferrerFacts {
+    /// Lower-cased.
+    host: String,
+    path: String,
+    /// `android-app://<package>/` referrers: the host is an app's package name.
+    is_app: bool,
+    app_category: Option<&'static str>,
+    webmail: bool,
+    registrable: String,
+    search: bool,
+    social: bool,
+    blocklisted: bool,
+    /// The spam heuristics that look only at the host (see [`ReferrerClassifier::spam`]).
+    host_spam_score: f64,
 }
 
 impl Default for ReferrerClassifier {
@@ -310,7 +336,7 @@ impl ReferrerClassifier {
             .map(|line| line.split('#').next().unwrap_or("").trim().to_ascii_lowercase())
             .filter(|line| !line.is_empty())
             .collect();
-        Self { spam_domains }
+        Self { spam_domains, facts: quick_cache::sync::Cache::new(CACHE_CAPACITY) }
     }
 
     /// The channel a visit came through, and whether its referrer is spam. Rules, first match wins:
@@ -325,35 +351,78 @@ impl ReferrerClassifier {
     /// 6. **search** / **social** without a referrer: `utm_source` names one (`utm_source=facebook`).
     /// 7. **referral**: everything else.
     pub fn classify(&self, referrer: Option<&str>, page: &PageFields) -> ReferrerInfo {
-        let url = referrer.map(str::trim).filter(|r| !r.is_empty()).and_then(|r| Url::parse(r).ok());
-        let host = url.as_ref().and_then(|u| u.host_str()).map(str::to_ascii_lowercase);
-        let domain = host.as_deref().map(|h| h.strip_prefix("www.").unwrap_or(h).to_string());
-        let category = self.category(url.as_ref(), host.as_deref(), page);
-        let (is_spam, spam_score) = match (&url, &host) {
-            (Some(url), Some(host)) if category != INTERNAL => self.spam(host, url.path(), category, page),
+        let facts = referrer.map(str::trim).filter(|r| !r.is_empty()).and_then(|r| self.facts(r));
+        let facts = facts.as_deref();
+        let domain = facts.map(|f| f.host.strip_prefix("www.").unwrap_or(&f.host).to_string());
+        let category = self.category(facts, page);
+        let (is_spam, spam_score) = match facts {
+            Some(facts) if category != INTERNAL => Self::spam(facts, category, page),
             _ => (false, 0.0),
         };
         ReferrerInfo { domain, category, is_spam, spam_score }
     }
 
-    fn category(&self, url: Option<&Url>, host: Option<&str>, page: &PageFields) -> &'static str {
+    fn facts(&self, referrer: &str) -> Option<Arc<ReferrerFacts>> {
+        if referrer.len() > MAX_CACHED_REFERRER_LEN {
+            return self.judge(referrer).map(Arc::new);
+        }
+        if let Some(hit) = self.facts.get(referrer) {
+            return hit;
+        }
+        let facts = self.judge(referrer).map(Arc::new);
+        self.facts.insert(referrer.to_string(), facts.clone());
+        facts
+    }
+
+    /// The page-independent facts of a referrer; `None` unless it is a URL with a host.
+    fn judge(&self, referrer: &str) -> Option<ReferrerFacts> {
+        let url = Url::parse(referrer).ok()?;
+        let host = url.host_str()?.to_ascii_lowercase();
+        let is_app = url.scheme() == "android-app";
+        let app_category = if is_app {
+            APP_CATEGORIES.iter().find(|(p, _)| p.eq_ignore_ascii_case(&host)).map(|(_, category)| *category)
+        } else {
+            None
+        };
+        let parts = HostParts::new(&host);
+        let mut host_spam_score: f64 = 0.0;
+        if SPAM_WORDS.iter().any(|w| parts.registrable.contains(w)) {
+            host_spam_score += 0.3;
+        }
+        if psl::suffix_str(parts.registrable).is_some_and(|tld| SPAM_PRONE_TLDS.contains(&tld)) {
+            host_spam_score += 0.15;
+        }
+        if parts.brand.matches('-').count() >= 3 {
+            host_spam_score += 0.1;
+        }
+        Some(ReferrerFacts {
+            path: url.path().to_string(),
+            is_app,
+            app_category,
+            webmail: !is_app && is_webmail(&host),
+            registrable: parts.registrable.to_string(),
+            search: is_search(&parts),
+            social: is_social(&parts),
+            blocklisted: self.is_blocklisted(&host),
+            host_spam_score,
+            host,
+        })
+    }
+
+    fn category(&self, facts: Option<&ReferrerFacts>, page: &PageFields) -> &'static str {
         let medium = page.utm_medium.as_deref().map(str::to_ascii_lowercase);
         let medium = medium.as_deref();
         if page.click_id_type.is_some() || medium.is_some_and(|m| PAID_MEDIUMS.contains(&m)) {
             return PAID;
         }
-        let app = url.filter(|u| u.scheme() == "android-app").and(host);
-        let app_category = app.and_then(|package| {
-            APP_CATEGORIES.iter().find(|(p, _)| p.eq_ignore_ascii_case(package)).map(|(_, category)| *category)
-        });
-        let web_host = if app.is_some() { None } else { host };
+        let app_category = facts.and_then(|f| f.app_category);
         if medium.is_some_and(|m| EMAIL_MEDIUMS.contains(&m))
             || app_category == Some(EMAIL)
-            || web_host.is_some_and(is_webmail)
+            || facts.is_some_and(|f| f.webmail)
         {
             return EMAIL;
         }
-        let Some(host) = host else {
+        let Some(facts) = facts else {
             let tagged = page.utm_source.is_some() || page.utm_medium.is_some() || page.utm_campaign.is_some();
             return match page.utm_source.as_deref() {
                 _ if !tagged => DIRECT,
@@ -364,17 +433,16 @@ impl ReferrerClassifier {
         if let Some(category) = app_category {
             return category;
         }
-        if app.is_some() {
+        if facts.is_app {
             return REFERRAL;
         }
         let page_host = page.hostname.as_deref();
-        let parts = HostParts::new(host);
-        if page_host.is_some_and(|p| registrable_domain(p).eq_ignore_ascii_case(parts.registrable)) {
+        if page_host.is_some_and(|p| registrable_domain(p).eq_ignore_ascii_case(&facts.registrable)) {
             return INTERNAL;
         }
-        if is_search(&parts) {
+        if facts.search {
             SEARCH
-        } else if is_social(&parts) {
+        } else if facts.social {
             SOCIAL
         } else {
             REFERRAL
@@ -391,26 +459,16 @@ impl ReferrerClassifier {
     ///   - the referrer URL has the page's own path on another site (bots forge referrers by pasting
     ///     the page path onto their domain): +0.15, only for paths other than `/`;
     ///   - three or more hyphens in the domain name (`get-free-traffic-now`): +0.1.
-    fn spam(&self, host: &str, referrer_path: &str, category: &str, page: &PageFields) -> (bool, f64) {
-        if self.is_blocklisted(host) {
+    fn spam(facts: &ReferrerFacts, category: &str, page: &PageFields) -> (bool, f64) {
+        if facts.blocklisted {
             return (true, 1.0);
         }
         if matches!(category, SEARCH | SOCIAL | EMAIL) {
             return (false, 0.0);
         }
-        let HostParts { registrable, brand, .. } = HostParts::new(host);
-        let mut score: f64 = 0.0;
-        if SPAM_WORDS.iter().any(|w| registrable.contains(w)) {
-            score += 0.3;
-        }
-        if psl::suffix_str(registrable).is_some_and(|tld| SPAM_PRONE_TLDS.contains(&tld)) {
+        let mut score = facts.host_spam_score;
+        if facts.path.len() > 1 && page.path.as_deref() == Some(facts.path.as_str()) {
             score += 0.15;
-        }
-        if referrer_path.len() > 1 && page.path.as_deref() == Some(referrer_path) {
-            score += 0.15;
-        }
-        if brand.matches('-').count() >= 3 {
-            score += 0.1;
         }
         (false, score.min(MAX_HEURISTIC_SCORE))
     }
