@@ -17,6 +17,9 @@ use crate::ids::{PartitionKey, ProjectId, SegmentId};
 /// Small batches (one per group commit) are merged in runs of this many, so a long buffer does not
 /// turn every query into thousands of tiny batches.
 const MERGE_AT_BATCHES: usize = 64;
+/// Runs whose batches average at least this many rows are left as they are: queries and flushes
+/// read them well enough, and merging would copy every row once more (batched ingest).
+const MERGE_BELOW_AVERAGE_ROWS: usize = 512;
 
 /// One partition's rows: merged runs first, then the small batches since the last merge. Only the
 /// small tail is ever concatenated, so each row is copied once, not once per merge.
@@ -41,7 +44,10 @@ impl Generation {
         partition.batches.push(batch);
         let small = &partition.batches[partition.small_from..];
         if small.len() >= MERGE_AT_BATCHES {
-            if let Ok(merged) = concat_sparse(small) {
+            let rows: usize = small.iter().map(RecordBatch::num_rows).sum();
+            if rows >= MERGE_BELOW_AVERAGE_ROWS * small.len() {
+                partition.small_from = partition.batches.len();
+            } else if let Ok(merged) = concat_sparse(small) {
                 let before: usize = small.iter().map(RecordBatch::get_array_memory_size).sum();
                 self.bytes = self.bytes - before + merged.get_array_memory_size();
                 partition.batches.truncate(partition.small_from);
@@ -212,5 +218,23 @@ mod tests {
         let sizes: Vec<usize> = rows[0].1.iter().map(RecordBatch::num_rows).collect();
         assert_eq!(sizes, vec![MERGE_AT_BATCHES, MERGE_AT_BATCHES, 1]);
         assert_eq!(count(&rows), MERGE_AT_BATCHES * 2 + 1);
+    }
+
+    #[test]
+    fn runs_of_large_batches_are_left_alone_and_small_ones_after_them_still_merge() {
+        let mut buf = Buffer::new(0);
+        for _ in 0..MERGE_AT_BATCHES {
+            let (k, b) = batch(MERGE_BELOW_AVERAGE_ROWS);
+            buf.insert(k, b);
+        }
+        for _ in 0..MERGE_AT_BATCHES {
+            let (k, b) = batch(1);
+            buf.insert(k, b);
+        }
+        let rows = buf.rows(|_| true);
+        let sizes: Vec<usize> = rows[0].1.iter().map(RecordBatch::num_rows).collect();
+        let mut expected = vec![MERGE_BELOW_AVERAGE_ROWS; MERGE_AT_BATCHES];
+        expected.push(MERGE_AT_BATCHES);
+        assert_eq!(sizes, expected);
     }
 }
