@@ -50,6 +50,10 @@ pub const CLICK_ID_PARAMS: &[&str] =
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PageFields {
+    /// `http` or `https` (empty only in a default value).
+    pub scheme: &'static str,
+    /// An explicit port that is not the scheme's default.
+    pub port: Option<u16>,
     pub hostname: Option<String>,
     pub path: Option<String>,
     /// Without dropped parameters and click-id values, scrubbed of PII; `None` when nothing is left.
@@ -90,7 +94,10 @@ impl PageParser {
         if !matches!(url.scheme(), "http" | "https") {
             return None;
         }
+        let scheme = if url.scheme() == "https" { "https" } else { "http" };
         let mut fields = PageFields {
+            scheme,
+            port: url.port(),
             hostname: url.host_str().map(|h| h.to_ascii_lowercase()),
             path: Some(pii::scrub(&route_path(&url)).into_owned()),
             ..Default::default()
