@@ -11,6 +11,7 @@ use arrow::array::{new_null_array, Array, ArrayRef, RecordBatch};
 use arrow::compute::concat;
 use arrow::error::ArrowError;
 
+use crate::event::column_group::NullColumns;
 use crate::event::schema;
 use crate::ids::{PartitionKey, ProjectId, SegmentId};
 
@@ -61,7 +62,15 @@ impl Generation {
 /// `concat_batches`, except that a column null in every batch (most detail columns, most of the
 /// time) is made as one null array instead of being concatenated value by value.
 pub(crate) fn concat_sparse(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
-    combine_sparse(batches, |parts| concat(parts))
+    combine_sparse(batches, |parts| concat(parts), NullsFor::Buffer)
+}
+
+/// Who gets a [`combine_sparse`] batch, which decides how its null columns are made.
+pub(crate) enum NullsFor {
+    /// Kept in the buffer, whose memory accounting needs each column's own buffers.
+    Buffer,
+    /// Written out and dropped: all null columns share one allocation ([`NullColumns`]).
+    Writing,
 }
 
 /// Builds one batch of [`schema`] from `batches` column by column with `combine`, except that a
@@ -69,14 +78,17 @@ pub(crate) fn concat_sparse(batches: &[RecordBatch]) -> Result<RecordBatch, Arro
 pub(crate) fn combine_sparse(
     batches: &[RecordBatch],
     combine: impl Fn(&[&dyn Array]) -> Result<ArrayRef, ArrowError>,
+    nulls_for: NullsFor,
 ) -> Result<RecordBatch, ArrowError> {
     let schema = schema();
     let rows = batches.iter().map(RecordBatch::num_rows).sum();
+    let shared = matches!(nulls_for, NullsFor::Writing).then(|| NullColumns::new(rows));
     let columns = (0..schema.fields().len())
         .map(|c| {
             let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
             if parts.iter().all(|a| a.null_count() == a.len()) {
-                Ok(new_null_array(schema.field(c).data_type(), rows))
+                let data_type = schema.field(c).data_type();
+                Ok(shared.as_ref().map_or_else(|| new_null_array(data_type, rows), |n| n.array(data_type)))
             } else {
                 combine(&parts)
             }

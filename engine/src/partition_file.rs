@@ -19,7 +19,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use thiserror::Error;
 
-use crate::buffer::combine_sparse;
+use crate::buffer::{combine_sparse, NullsFor};
 use crate::catalog::DataFileMeta;
 use crate::event::{columns, schema};
 use crate::ids::{FileId, PartitionKey};
@@ -87,7 +87,7 @@ pub fn encode(
     }
     let positions: Vec<(usize, usize)> = order.values().iter().map(|&i| origin[i as usize]).collect();
     // Most detail columns are empty in most partitions: those are not gathered at all.
-    let sorted = combine_sparse(batches, |parts| interleave(parts, &positions))?;
+    let sorted = combine_sparse(batches, |parts| interleave(parts, &positions), NullsFor::Writing)?;
 
     let ts = sorted
         .column_by_name(columns::ADDED_ISO)

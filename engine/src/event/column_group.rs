@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    new_null_array, ArrayBuilder, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int32Array,
+    Int32Builder, Int64Array, Int64Builder, ListBuilder, StringArray, StringBuilder,
 };
+use arrow::buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field};
 
 /// A Rust type stored as one nullable Arrow column.
@@ -83,6 +85,40 @@ impl ColumnValue for Vec<String> {
     }
 }
 
+/// All-null columns of one length that share a single zeroed allocation: a flush of a partition
+/// with sixty empty detail columns would otherwise allocate (and fault in) sixty sets of buffers.
+///
+/// Only for batches that are written out and dropped: `get_array_memory_size` counts the shared
+/// buffer once per column, so buffered batches built this way would overstate their memory.
+pub(crate) struct NullColumns {
+    rows: usize,
+    zeros: Buffer,
+}
+
+impl NullColumns {
+    pub(crate) fn new(rows: usize) -> Self {
+        // Room for the widest thing shared: `rows + 1` 64-bit values (offsets or values).
+        Self { rows, zeros: MutableBuffer::from_len_zeroed((rows + 1) * 8).into() }
+    }
+
+    pub(crate) fn array(&self, data_type: &DataType) -> ArrayRef {
+        let n = self.rows;
+        let nulls = || Some(NullBuffer::new(BooleanBuffer::new(self.zeros.clone(), 0, n)));
+        match data_type {
+            DataType::Utf8 => Arc::new(StringArray::new(
+                OffsetBuffer::new(ScalarBuffer::new(self.zeros.clone(), 0, n + 1)),
+                Buffer::from_vec(Vec::<u8>::new()),
+                nulls(),
+            )),
+            DataType::Int32 => Arc::new(Int32Array::new(ScalarBuffer::new(self.zeros.clone(), 0, n), nulls())),
+            DataType::Int64 => Arc::new(Int64Array::new(ScalarBuffer::new(self.zeros.clone(), 0, n), nulls())),
+            DataType::Float64 => Arc::new(Float64Array::new(ScalarBuffer::new(self.zeros.clone(), 0, n), nulls())),
+            DataType::Boolean => Arc::new(BooleanArray::new(BooleanBuffer::new(self.zeros.clone(), 0, n), nulls())),
+            other => new_null_array(other, n),
+        }
+    }
+}
+
 /// Declares a group of nullable columns: the struct (every field `Option<T>`), and a builder type
 /// that appends a whole group (or nulls, for an absent group) to one column builder per field.
 macro_rules! column_group {
@@ -148,3 +184,27 @@ macro_rules! column_group {
 }
 
 pub(crate) use column_group;
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Array;
+
+    use super::*;
+
+    #[test]
+    fn shared_null_columns_are_valid_all_null_arrays_of_every_type() {
+        let nulls = NullColumns::new(70);
+        for data_type in [
+            DataType::Utf8,
+            DataType::Int32,
+            DataType::Int64,
+            DataType::Float64,
+            DataType::Boolean,
+            <Vec<String> as ColumnValue>::data_type(),
+        ] {
+            let array = nulls.array(&data_type);
+            array.to_data().validate_full().unwrap();
+            assert_eq!((array.data_type(), array.len(), array.null_count()), (&data_type, 70, 70));
+        }
+    }
+}

@@ -18,7 +18,7 @@ use crate::ids::{Day, PartitionKey, ProjectId};
 pub const REVENUE_SCALE: i8 = 4;
 pub const REVENUE_PRECISION: u8 = 18;
 
-mod column_group;
+pub(crate) mod column_group;
 mod detail;
 
 pub use detail::{Context, Engagement, ErrorDetail, ExperimentDetail, FormDetail, Interaction, SearchDetail, Vitals};
