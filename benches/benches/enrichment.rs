@@ -54,10 +54,25 @@ fn enrichment(c: &mut Criterion) {
     });
     c.bench_function("ua_parse_warm", |b| b.iter(|| black_box(e.client(black_box(UA_IPHONE)))));
     c.bench_function("geo_lookup", |b| b.iter(|| black_box(e.geo(black_box(ip)))));
+    // Page URLs and referrers are cached per distinct string: the plain names measure a hit (the
+    // common case: a site repeats its URLs), the `_cold` ones a different string every iteration,
+    // so every call parses, scrubs and inserts into the cache (building the string is included).
     c.bench_function("page_url_parse_scrub", |b| b.iter(|| black_box(e.page(black_box(PAGE_URL)))));
     c.bench_function("page_url_parse_scrub_with_pii", |b| b.iter(|| black_box(e.page(black_box(PAGE_URL_PII)))));
+    c.bench_function("page_url_parse_scrub_cold", |b| {
+        b.iter(|| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            black_box(e.page(black_box(&format!("{PAGE_URL}&n={n}"))))
+        })
+    });
     let page = e.page(PAGE_URL).unwrap_or_default();
     c.bench_function("referrer_classify", |b| b.iter(|| black_box(e.referrer(black_box(Some(REFERRER)), &page))));
+    c.bench_function("referrer_classify_cold", |b| {
+        b.iter(|| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            black_box(e.referrer(black_box(Some(&format!("{REFERRER}&n={n}"))), &page))
+        })
+    });
     c.bench_function("scrub_clean_title", |b| b.iter(|| black_box(e.scrub(black_box(TITLE)))));
     c.bench_function("whole_event_warm_ua", |b| {
         b.iter(|| {
@@ -65,6 +80,17 @@ fn enrichment(c: &mut Criterion) {
             let geo = e.geo(black_box(ip));
             let page = e.page(black_box(PAGE_URL)).unwrap_or_default();
             let referrer = e.referrer(black_box(Some(REFERRER)), &page);
+            let title = e.scrub(black_box(TITLE));
+            black_box((client, geo, page, referrer, title))
+        })
+    });
+    c.bench_function("whole_event_cold_url_caches", |b| {
+        b.iter(|| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let client = e.client(black_box(UA_CHROME));
+            let geo = e.geo(black_box(ip));
+            let page = e.page(black_box(&format!("{PAGE_URL}&n={n}"))).unwrap_or_default();
+            let referrer = e.referrer(black_box(Some(&format!("{REFERRER}&n={n}"))), &page);
             let title = e.scrub(black_box(TITLE));
             black_box((client, geo, page, referrer, title))
         })
