@@ -610,6 +610,24 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_referrer_is_still_judged_against_each_page() {
+        let c = ReferrerClassifier::default();
+        let seo = "http://best-traffic.com/pricing";
+        // Twice round, so the second round reads every referrer's facts from the cache.
+        for _ in 0..2 {
+            let blog = Some("https://blog.example.com/post");
+            assert_eq!(c.classify(blog, &page("https://www.example.com/")).category, INTERNAL);
+            assert_eq!(c.classify(blog, &page("https://other.org/")).category, REFERRAL);
+            let google = Some("https://www.google.com/");
+            assert_eq!(c.classify(google, &page("https://www.example.com/?utm_medium=cpc")).category, PAID);
+            assert_eq!(c.classify(google, &page("https://www.example.com/")).category, SEARCH);
+            let same_path = c.classify(Some(seo), &page("https://www.example.com/pricing")).spam_score;
+            let other_path = c.classify(Some(seo), &page("https://www.example.com/about")).spam_score;
+            assert!((same_path - other_path - 0.15).abs() < 1e-9, "{same_path} vs {other_path}");
+        }
+    }
+
+    #[test]
     fn spam_blocklist_covers_subdomains() {
         let c = ReferrerClassifier::default();
         let p = page("https://www.example.com/");

@@ -189,6 +189,19 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_answers_what_the_parser_does_with_the_configured_parameters() {
+        let cached = CachedPageParser::new(PageParser::new(&["ticket"]), 4);
+        let long = format!("https://example.com/{}?ticket=1&q=2", "a".repeat(MAX_CACHED_URL_LEN));
+        for url in ["https://example.com:8443/a?ticket=9&q=1&gclid=x", "ftp://example.com/", long.as_str()] {
+            for _ in 0..2 {
+                assert_eq!(cached.parse(url), PageParser::new(&["ticket"]).parse(url), "{url}");
+            }
+        }
+        let f = cached.parse("https://example.com:8443/a?ticket=9&q=1&gclid=x").unwrap_or_default();
+        assert_eq!((f.scheme, f.port, f.query_string.as_deref()), ("https", Some(8443), Some("q=1&gclid")));
+    }
+
+    #[test]
     fn splits_urls_and_reads_utm() {
         let f = parse("https://Example.com/pricing?utm_source=news&utm_medium=email&x=1#top");
         assert_eq!(f.hostname.as_deref(), Some("example.com"));
