@@ -2,6 +2,7 @@
 //! the read-only guard, query limits and result encoding. See `docs/architecture.md`.
 
 pub mod format;
+pub mod funnel;
 pub mod guard;
 pub mod provider;
 pub mod query;

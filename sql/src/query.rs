@@ -118,6 +118,7 @@ impl QueryService {
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         ctx.register_table("events", Arc::new(EventsTable::new(snapshot, self.store_url.clone(), stats)))?;
+        ctx.register_udaf(crate::funnel::funnel_steps());
         Ok(ctx)
     }
 
