@@ -334,7 +334,7 @@ def main():
                 res["queries"].setdefault(q.name, {"title": q.title, "group": q.group, "systems": {}})
                 res["queries"][q.name]["skipped"] = f"not stored by this Footfall build: {', '.join(missing)}"
                 continue
-            plan.append((q, queries.render(q.sql, s.dialect, s.table, start_ms, session_id, bots)))
+            plan.append((q, queries.render(q.sql_for(s.dialect), s.dialect, s.table, start_ms, session_id, bots)))
         plans[name] = (s, plan)
 
     for name in wanted:
