@@ -10,9 +10,10 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-use arrow::datatypes::SchemaRef;
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
@@ -64,8 +65,45 @@ impl fmt::Debug for EventsTable {
 
 impl EventsTable {
     pub fn new(snapshot: Arc<Snapshot>, store_url: ObjectStoreUrl, stats: Arc<ScanStats>) -> Self {
-        Self { schema: footfall_engine::event::schema(), snapshot, store_url, stats }
+        Self { schema: query_schema(), snapshot, store_url, stats }
     }
+}
+
+/// The stored schema with its top-level strings as `Utf8View`. Most string columns are dictionary
+/// encoded in Parquet; read as `Utf8` every row's bytes are copied out of the dictionary (a sixth of
+/// a small dashboard query's time), read as views each row is 16 bytes pointing into it, and short
+/// strings compare inline.
+pub fn query_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let stored = footfall_engine::event::schema();
+        let fields: Vec<Field> = stored
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        Arc::new(Schema::new_with_metadata(fields, stored.metadata().clone()))
+    });
+    SCHEMA.clone()
+}
+
+/// Buffered rows are held in the stored schema; queries see them in [`query_schema`].
+fn to_query_schema(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(Arc::clone(column))
+            } else {
+                arrow::compute::cast(column, field.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
 /// What the filters say about which files can match.
@@ -251,10 +289,14 @@ impl TableProvider for EventsTable {
 
         let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !files.is_empty() {
+            // Footfall writes no bloom filters, and looking for them costs each file a few reads.
+            // Page indexes narrow a row group only for a session lookup (rows are sorted by
+            // session); for anything else loading them costs more than it prunes.
             let mut source = ParquetSource::new(self.schema.clone())
                 .with_pushdown_filters(true)
                 .with_reorder_filters(true)
-                .with_enable_page_index(true);
+                .with_bloom_filter_on_read(false)
+                .with_enable_page_index(pruning.sessions.is_some());
             // Files are immutable and uniquely named, so their footers and page indexes can be
             // cached across queries (the runtime is shared): decoding them was about half of a
             // small dashboard query's time on a ~110-column schema.
@@ -288,9 +330,9 @@ impl TableProvider for EventsTable {
             .buffered
             .iter()
             .filter(|(key, _)| pruning.projects.as_ref().is_none_or(|p| p.contains(key.project.as_str())))
-            .map(|(_, batches)| batches.clone())
-            .filter(|b| !b.is_empty())
-            .collect();
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(_, batches)| batches.iter().map(|b| to_query_schema(b, &self.schema)).collect::<Result<Vec<_>>>())
+            .collect::<Result<_>>()?;
         if !buffered.is_empty() {
             plans.push(MemorySourceConfig::try_new_exec(&buffered, self.schema.clone(), projection.cloned())?);
         }
