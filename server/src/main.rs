@@ -41,7 +41,22 @@ enum Command {
     Serve(ServeArgs),
 }
 
+/// Rust allocations go to mimalloc, but C libraries (zstd, which parquet creates a compression and
+/// a decompression context for per column chunk read) still use glibc's malloc. With its default
+/// trim and mmap thresholds the ~100 KiB contexts were handed back to the kernel after each query
+/// and faulted in again by the next; keeping them costs a few MiB of RSS and cut ≈5% off the hot
+/// dashboard queries.
+fn tune_c_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it is called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+    }
+}
+
 fn main() -> Result<()> {
+    tune_c_allocator();
     let cli = Cli::parse();
     init_logging();
     match cli.command {
