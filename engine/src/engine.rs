@@ -6,6 +6,8 @@
 //!                   partition ─▶ put files ─▶ commit manifest ─▶ {install snapshot, drop frozen rows}
 //!                   under one lock ─▶ delete WAL segments the manifest covers
 //! snapshot()     ─▶ catalog files + buffered rows, taken under that same lock
+//! compact()      ─▶ plan merges (compaction.rs) ─▶ merge + put files ─▶ commit {remove inputs,
+//!                   add output} under the flush lock ─▶ delete inputs no snapshot holds any more
 //! ```
 //!
 //! Exactly-once across crashes: a manifest records the newest WAL segment whose events it covers;
@@ -22,10 +24,11 @@ use thiserror::Error;
 
 use crate::buffer::{Buffer, PartitionRows};
 use crate::catalog::{Catalog, CatalogChange, CatalogError, CatalogFile, CatalogSnapshot};
+use crate::compaction::{self, CompactionError, CompactionPolicy};
 use crate::event::{self, Event};
 use crate::ids::{Day, PartitionKey, ProjectId, SegmentId};
 use crate::partition_file::{self, EncodeOptions, PartitionFileError};
-use crate::paths::CatalogObject;
+use crate::paths::{CatalogObject, DataFilePath};
 use crate::wal::replay::{self, remove_segments_through};
 use crate::wal::writer::{AppendAck, CommitSink, WalWriter, WalWriterConfig};
 use crate::wal::WalError;
@@ -46,6 +49,8 @@ pub enum EngineError {
     LocalIo { path: PathBuf, source: std::io::Error },
     #[error("background task failed: {0}")]
     Join(String),
+    #[error("compaction: {0}")]
+    Compaction(#[from] CompactionError),
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +69,7 @@ pub struct EngineConfig {
     /// fsynced there before the WAL segments they replace are deleted (object stores are durable on
     /// a successful put; a local rename is not until synced).
     pub local_storage_root: Option<PathBuf>,
+    pub compaction: CompactionPolicy,
 }
 
 impl EngineConfig {
@@ -77,6 +83,7 @@ impl EngineConfig {
             wal_queue: 4096,
             wal_segment_bytes: 256 << 20,
             local_storage_root: None,
+            compaction: CompactionPolicy::default(),
         }
     }
 }
@@ -159,6 +166,17 @@ pub struct Snapshot {
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct CompactionReport {
+    pub merges: usize,
+    pub files_merged: usize,
+    pub rows_merged: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Files of earlier merges deleted now that no query holds them.
+    pub files_deleted: usize,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct FlushReport {
     pub files_written: usize,
     pub rows_written: u64,
@@ -173,6 +191,9 @@ pub struct Engine {
     shared: Arc<Shared>,
     wal: WalWriter,
     flush_lock: tokio::sync::Mutex<()>,
+    /// Held for a whole compaction (one at a time); holds the files merges removed from the
+    /// catalog that may still be read by a query's snapshot.
+    retired: tokio::sync::Mutex<Vec<Arc<CatalogFile>>>,
 }
 
 impl Engine {
@@ -181,6 +202,7 @@ impl Engine {
         std::fs::create_dir_all(&config.wal_dir)
             .map_err(|source| EngineError::LocalIo { path: config.wal_dir.clone(), source })?;
         let (catalog, snapshot) = Catalog::load(store.clone()).await?;
+        remove_unreferenced_files(&store, &snapshot).await?;
         if let Some(persisted) = snapshot.wal_persisted_through {
             remove_segments_through(&config.wal_dir, persisted)?;
         }
@@ -220,7 +242,15 @@ impl Engine {
             max_group_events: 256 * 1024,
         };
         let wal = WalWriter::start(wal_config, first_segment, next_event_id, shared.clone())?;
-        Ok(Self { config, store, catalog, shared, wal, flush_lock: tokio::sync::Mutex::new(()) })
+        Ok(Self {
+            config,
+            store,
+            catalog,
+            shared,
+            wal,
+            flush_lock: tokio::sync::Mutex::new(()),
+            retired: tokio::sync::Mutex::new(Vec::new()),
+        })
     }
 
     pub fn store(&self) -> Arc<dyn ObjectStore> {
@@ -375,12 +405,146 @@ impl Engine {
         }
     }
 
+    /// Runs the merges the compaction policy asks for now, one at a time, then deletes the files
+    /// earlier merges replaced that no query snapshot holds any more.
+    pub async fn compact(&self) -> Result<CompactionReport, EngineError> {
+        let mut retired = self.retired.lock().await;
+        let started = Instant::now();
+        let files = self.shared.lock().catalog.files.clone();
+        let plans = compaction::plan(&files, &self.config.compaction, chrono::Utc::now().timestamp_millis());
+        drop(files);
+        let mut report = CompactionReport::default();
+        for plan in plans {
+            let merged = compaction::merge(&self.store, &plan.partition, &plan.inputs, self.config.encode).await?;
+            let path = merged.meta.path();
+            self.store.put(&path.parquet(), PutPayload::from(merged.parquet)).await?;
+            let index_bytes =
+                merged.index.encode().map_err(|e| EngineError::Join(format!("encoding session index: {e}")))?;
+            self.store.put(&path.session_index(), PutPayload::from(index_bytes)).await?;
+            // The merged file must be durable before a manifest names it instead of its inputs.
+            self.sync_local_storage(vec![path.parquet(), path.session_index()]).await?;
+
+            let (bytes_before, bytes_after, rows) =
+                (plan.inputs.iter().map(|f| f.meta.size_bytes).sum::<u64>(), merged.meta.size_bytes, merged.meta.rows);
+            debug_assert_eq!(rows, plan.rows());
+            {
+                let _flushing = self.flush_lock.lock().await;
+                let base = self.shared.lock().catalog.clone();
+                // Only compaction removes files and it runs one at a time, so the inputs are still
+                // there; checked anyway, since committing without them would duplicate their rows.
+                let present = plan.inputs.iter().all(|input| base.files.iter().any(|f| Arc::ptr_eq(f, input)));
+                if !present {
+                    tracing::warn!(partition = ?plan.partition, "compaction inputs changed underneath; merge dropped");
+                    continue;
+                }
+                let change = CatalogChange {
+                    added: vec![(merged.meta, merged.index)],
+                    removed: plan.inputs.iter().map(|f| f.meta.file_id).collect(),
+                    wal_persisted_through: None,
+                    next_event_id: 0,
+                };
+                let next = self.catalog.commit(&base, change).await?;
+                self.sync_local_storage(vec![CatalogObject::Manifest(next.version).path()]).await?;
+                let mut state = self.shared.lock();
+                state.catalog = next;
+            }
+            report.merges += 1;
+            report.files_merged += plan.inputs.len();
+            report.rows_merged += rows;
+            report.bytes_before += bytes_before;
+            report.bytes_after += bytes_after;
+            retired.extend(plan.inputs);
+        }
+
+        // A retired file still named by a query's snapshot has a second owner; it waits for the
+        // next run.
+        let (free, held): (Vec<_>, Vec<_>) = retired.drain(..).partition(|f| Arc::strong_count(f) == 1);
+        *retired = held;
+        for file in free {
+            let path = file.meta.path();
+            for object in [path.parquet(), path.session_index()] {
+                match self.store.delete(&object).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => {
+                        // Left for the next open, which deletes files no catalog version names.
+                        tracing::warn!(error = %e, %object, "deleting a compacted file failed");
+                    }
+                }
+            }
+            report.files_deleted += 1;
+        }
+        if report.merges > 0 || report.files_deleted > 0 {
+            metrics::counter!("footfall_compactions_total").increment(report.merges as u64);
+            metrics::counter!("footfall_files_compacted_total").increment(report.files_merged as u64);
+            tracing::info!(
+                merges = report.merges,
+                files = report.files_merged,
+                rows = report.rows_merged,
+                bytes_before = report.bytes_before,
+                bytes_after = report.bytes_after,
+                deleted = report.files_deleted,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "compacted"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Compacts every `interval`, forever; a failed run is logged and retried next time (its
+    /// inputs stay in the catalog, so nothing is lost).
+    pub async fn run_compactor(self: Arc<Self>, interval: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(e) = self.compact().await {
+                metrics::counter!("footfall_compaction_failures_total").increment(1);
+                tracing::error!(error = %e, "compaction failed");
+            }
+        }
+    }
+
+    async fn sync_local_storage(&self, paths: Vec<object_store::path::Path>) -> Result<(), EngineError> {
+        let Some(root) = self.config.local_storage_root.clone() else { return Ok(()) };
+        tokio::task::spawn_blocking(move || sync_local(&root, &paths))
+            .await
+            .map_err(|e| EngineError::Join(e.to_string()))?
+            .map_err(|source| EngineError::LocalIo { path: PathBuf::from("storage fsync"), source })
+    }
+
     /// Flushes everything and stops the WAL writer.
     pub async fn shutdown(&self) -> Result<FlushReport, EngineError> {
         let report = self.flush().await?;
         self.wal.shutdown();
         Ok(report)
     }
+}
+
+/// Deletes data files no catalog version names: outputs of a flush or merge that crashed before
+/// committing, and inputs of a merge that committed but crashed before deleting them. Run at open,
+/// before anything writes, so no file in flight can be mistaken for one.
+async fn remove_unreferenced_files(
+    store: &Arc<dyn ObjectStore>,
+    snapshot: &CatalogSnapshot,
+) -> Result<(), EngineError> {
+    let live: std::collections::HashSet<_> = snapshot.files.iter().map(|f| f.meta.file_id).collect();
+    let listed: Vec<_> = store.list(None).try_collect().await?;
+    let mut removed = 0usize;
+    for object in listed {
+        let Some(data_file) = DataFilePath::parse(&object.location) else { continue };
+        if live.contains(&data_file.file_id) {
+            continue;
+        }
+        match store.delete(&object.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => removed += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "deleted data files no catalog version names");
+    }
+    Ok(())
 }
 
 /// fsyncs each file and then each distinct parent folder, so renames into place are durable too.
@@ -447,6 +611,61 @@ mod tests {
         assert_eq!(rows(&engine.snapshot(|_| true)), (3, 0));
         // Only the fresh segment of the last open and of the last seal remain.
         assert!(replay::list_segments(&dir.path().join("wal")).unwrap().len() <= 2);
+    }
+
+    fn data_files(dir: &std::path::Path) -> usize {
+        walk(&dir.join("storage")).iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).count()
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compaction_replaces_files_once_no_snapshot_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let yesterday = chrono::Utc::now().timestamp_millis() - 36 * 3600 * 1000;
+        let day_start = Day::of_millis(yesterday).start_millis();
+        let engine = open(dir.path()).await;
+        for flush in 0..5i64 {
+            let events: Vec<_> =
+                (0..20).map(|i| sample("a", day_start + flush * 60_000 + i, &format!("s{}", i % 3))).collect();
+            engine.append(events).await.unwrap();
+            engine.flush().await.unwrap();
+        }
+        assert_eq!(engine.snapshot(|_| true).files.len(), 5);
+
+        // A query that started before the merge keeps reading the old files.
+        let before = engine.snapshot(|_| true);
+        let report = engine.compact().await.unwrap();
+        assert_eq!((report.merges, report.files_merged, report.rows_merged), (1, 5, 100));
+        assert_eq!(report.files_deleted, 0, "the old files are still being read");
+        let after = engine.snapshot(|_| true);
+        assert_eq!(after.files.len(), 1);
+        assert_eq!(rows(&after), (100, 0));
+        assert_eq!(data_files(dir.path()), 6);
+        drop(before);
+        assert_eq!(engine.compact().await.unwrap().files_deleted, 5);
+        assert_eq!(data_files(dir.path()), 1);
+        assert_eq!(engine.compact().await.unwrap().merges, 0, "nothing left to merge");
+
+        // Reopened, the catalog names the merged file alone; a file no version names is removed.
+        drop((engine, after));
+        let stray = dir.path().join("storage/project=a").join(format!("day={}", Day::of_millis(yesterday)));
+        std::fs::write(stray.join(format!("{}.parquet", crate::ids::FileId::generate())), b"not committed").unwrap();
+        assert_eq!(data_files(dir.path()), 2);
+        let engine = open(dir.path()).await;
+        assert_eq!(rows(&engine.snapshot(|_| true)), (100, 0));
+        assert_eq!(data_files(dir.path()), 1);
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 
 pub mod buffer;
 pub mod catalog;
+pub mod compaction;
 pub mod engine;
 pub mod envelope;
 pub mod event;
@@ -14,6 +15,7 @@ pub mod session_index;
 pub mod storage;
 pub mod wal;
 
-pub use engine::{Engine, EngineConfig, EngineError, FlushReport, Snapshot};
+pub use compaction::CompactionPolicy;
+pub use engine::{CompactionReport, Engine, EngineConfig, EngineError, FlushReport, Snapshot};
 pub use event::{Event, EventType};
 pub use ids::{Day, FileId, PartitionKey, ProjectId, SegmentId};

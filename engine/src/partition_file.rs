@@ -57,6 +57,31 @@ pub fn sort_key_columns() -> [&'static str; 3] {
     [columns::SESSION_ID, columns::ADDED_ISO, columns::EVENT_ID]
 }
 
+/// How every data file is written, whether by a flush or by compaction.
+pub fn writer_properties(opts: EncodeOptions) -> Result<WriterProperties, PartitionFileError> {
+    let schema = schema();
+    let sorting_columns = sort_key_columns()
+        .iter()
+        .map(|name| {
+            Ok(SortingColumn { column_idx: schema.index_of(name)? as i32, descending: false, nulls_first: true })
+        })
+        .collect::<Result<Vec<_>, ArrowError>>()?;
+    let delta = |name: &str| ColumnPath::from(name);
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level)?))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(opts.row_group_rows))
+        .set_sorting_columns(Some(sorting_columns))
+        .set_column_dictionary_enabled(delta(columns::EVENT_ID), false)
+        .set_column_encoding(delta(columns::EVENT_ID), Encoding::DELTA_BINARY_PACKED)
+        .set_column_dictionary_enabled(delta(columns::ADDED_ISO), false)
+        // One value per page view: a dictionary would only grow until the writer gives up on it.
+        .set_column_dictionary_enabled(delta("page_id"), false)
+        .set_column_encoding(delta(columns::ADDED_ISO), Encoding::DELTA_BINARY_PACKED)
+        .build())
+}
+
 pub fn encode(
     key: &PartitionKey,
     batches: &[RecordBatch],
@@ -96,27 +121,7 @@ pub fn encode(
     let min_ts_ms = arrow::compute::min(ts).unwrap_or(0);
     let max_ts_ms = arrow::compute::max(ts).unwrap_or(0);
 
-    let sorting_columns = sort_key_columns()
-        .iter()
-        .map(|name| {
-            Ok(SortingColumn { column_idx: schema.index_of(name)? as i32, descending: false, nulls_first: true })
-        })
-        .collect::<Result<Vec<_>, ArrowError>>()?;
-    let delta = |name: &str| ColumnPath::from(name);
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level)?))
-        .set_dictionary_enabled(true)
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(opts.row_group_rows))
-        .set_sorting_columns(Some(sorting_columns))
-        .set_column_dictionary_enabled(delta(columns::EVENT_ID), false)
-        .set_column_encoding(delta(columns::EVENT_ID), Encoding::DELTA_BINARY_PACKED)
-        .set_column_dictionary_enabled(delta(columns::ADDED_ISO), false)
-        // One value per page view: a dictionary would only grow until the writer gives up on it.
-        .set_column_dictionary_enabled(delta("page_id"), false)
-        .set_column_encoding(delta(columns::ADDED_ISO), Encoding::DELTA_BINARY_PACKED)
-        .build();
-
+    let props = writer_properties(opts)?;
     let mut out = Vec::with_capacity(sorted.get_array_memory_size() / 8);
     let mut writer = ArrowWriter::try_new(&mut out, Arc::clone(&schema), Some(props))?;
     writer.write(&sorted)?;

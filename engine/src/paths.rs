@@ -32,6 +32,21 @@ impl DataFilePath {
     pub fn session_index(&self) -> Path {
         Path::from(format!("{}/{}.sessions.idx", self.dir(), self.file_id))
     }
+
+    /// The data file a listed object belongs to (its Parquet file or its sidecar); `None` for
+    /// anything else, which Footfall never deletes.
+    pub fn parse(path: &Path) -> Option<Self> {
+        let mut parts = path.parts();
+        let project = parts.next()?.as_ref().strip_prefix("project=")?.parse().ok()?;
+        let day = parts.next()?.as_ref().strip_prefix("day=")?.parse().ok()?;
+        let name = parts.next()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let name = name.as_ref();
+        let stem = name.strip_suffix(".parquet").or_else(|| name.strip_suffix(".sessions.idx"))?;
+        Some(Self { partition: PartitionKey { project, day }, file_id: stem.parse().ok()? })
+    }
 }
 
 /// Kinds of catalog object.
@@ -79,6 +94,11 @@ mod tests {
         };
         assert_eq!(p.parquet().as_ref(), "project=site1/day=2026-01-02/0000000000000000000000000000abcd.parquet");
         assert!(p.session_index().as_ref().ends_with(".sessions.idx"));
+        assert_eq!(DataFilePath::parse(&p.parquet()), Some(p.clone()));
+        assert_eq!(DataFilePath::parse(&p.session_index()), Some(p.clone()));
+        for other in ["_catalog/00000000000000000001.manifest", "project=site1/day=2026-01-02/notes.txt", "x.parquet"] {
+            assert_eq!(DataFilePath::parse(&Path::from(other)), None, "{other}");
+        }
     }
 
     #[test]

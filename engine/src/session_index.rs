@@ -44,15 +44,19 @@ impl SessionIndex {
         G: IntoIterator<Item = I>,
         I: IntoIterator<Item = Option<&'a str>>,
     {
+        Self::from_row_group_keys(
+            groups.into_iter().map(|group| group.into_iter().flatten().map(session_key).collect()).collect(),
+        )
+    }
+
+    /// Builds the index from each row group's [`session_key`]s, in any order and with repeats.
+    pub fn from_row_group_keys(groups: Vec<Vec<u32>>) -> Self {
         // Rows are sorted by session id, so their hashed keys arrive in random order. Inserting or
         // OR-ing those into a bitmap shifts its container arrays each time (quadratic in the file's
         // sessions); sorted first, every bitmap is built by appending.
-        let mut row_groups = Vec::new();
+        let mut row_groups = Vec::with_capacity(groups.len());
         let mut all_keys = Vec::new();
-        let mut keys = Vec::new();
-        for group in groups {
-            keys.clear();
-            keys.extend(group.into_iter().flatten().map(session_key));
+        for mut keys in groups {
             keys.sort_unstable();
             keys.dedup();
             row_groups.push(keys.iter().copied().collect::<RoaringBitmap>());

@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// Flush buffered rows at the latest after this long (seconds, or e.g. 1m) [default: 60].
     #[arg(long)]
     pub flush_age: Option<String>,
+    /// How often small files are merged (seconds, or e.g. 5m; 0 turns background compaction off) [default: 60].
+    #[arg(long)]
+    pub compaction_interval: Option<String>,
     /// Buffered bytes beyond which ingest answers 429 (e.g. 1GiB).
     #[arg(long)]
     pub memory_limit: Option<String>,
@@ -78,6 +81,7 @@ const KEYS: &[&str] = &[
     "storage",
     "flush_bytes",
     "flush_age",
+    "compaction_interval",
     "memory_limit",
     "trusted_proxies",
     "max_body_bytes",
@@ -96,6 +100,8 @@ pub struct Config {
     pub storage: String,
     pub flush_bytes: usize,
     pub flush_age: Duration,
+    /// `None`: no background compaction.
+    pub compaction_interval: Option<Duration>,
     pub memory_limit: usize,
     pub trusted_proxies: Vec<IpNet>,
     pub max_body_bytes: usize,
@@ -144,6 +150,12 @@ impl Config {
             storage,
             flush_bytes: bytes("flush_bytes", pick("flush_bytes", &args.flush_bytes), 128 << 20)?,
             flush_age: duration("flush_age", pick("flush_age", &args.flush_age), Duration::from_secs(60))?,
+            compaction_interval: Some(duration(
+                "compaction_interval",
+                pick("compaction_interval", &args.compaction_interval),
+                Duration::from_secs(60),
+            )?)
+            .filter(|d| !d.is_zero()),
             memory_limit: bytes("memory_limit", pick("memory_limit", &args.memory_limit), 1 << 30)?,
             trusted_proxies,
             max_body_bytes: bytes("max_body_bytes", pick("max_body_bytes", &args.max_body_bytes), 10 << 20)?,

@@ -156,6 +156,8 @@ async fn serve(config: Config) -> Result<()> {
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let flusher = tokio::spawn(engine.clone().run_flusher(stop_rx.clone()));
+    let compactor =
+        config.compaction_interval.map(|every| tokio::spawn(engine.clone().run_compactor(every, stop_rx.clone())));
     let housekeeping = tokio::spawn(housekeeping(state.clone(), stop_rx));
 
     let listener =
@@ -171,6 +173,9 @@ async fn serve(config: Config) -> Result<()> {
     tracing::info!("shutting down: flushing buffered events");
     let _ = stop_tx.send(true);
     let _ = flusher.await;
+    if let Some(compactor) = compactor {
+        let _ = compactor.await;
+    }
     let _ = housekeeping.await;
     let report = engine.shutdown().await.context("final flush")?;
     tracing::info!(files = report.files_written, rows = report.rows_written, "stopped cleanly");

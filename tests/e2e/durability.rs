@@ -1,4 +1,5 @@
-//! Acknowledged writes survive `kill -9`; SIGTERM flushes to parquet.
+//! Acknowledged writes survive `kill -9` (during flushes and compactions too); SIGTERM flushes to
+//! parquet.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -75,8 +76,12 @@ fn writer(api: footfall_tests::Api, token: String, round: usize, t: usize, stop:
 
 #[test]
 fn kill9_durability() {
-    let round_opts =
-        [ServerOpts::new(), ServerOpts::new().flush_age(1), ServerOpts::new().flush_age(1).flush_bytes(64 * 1024)];
+    // The later rounds also compact every 200 ms, so kills land during merges too.
+    let round_opts = [
+        ServerOpts::new(),
+        ServerOpts::new().flush_age(1).arg("--compaction-interval=0.2"),
+        ServerOpts::new().flush_age(1).flush_bytes(64 * 1024).arg("--compaction-interval=0.2"),
+    ];
     let mut server = Server::start(round_opts[0].clone());
     server.create_project("dur", "example.com");
     let token = server.create_key("dur", "ingest");

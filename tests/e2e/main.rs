@@ -6,6 +6,7 @@
 //! the S3 emulator that `s3_storage` needs.
 
 mod bad_input;
+mod compaction;
 mod concurrency;
 mod durability;
 mod event_model;

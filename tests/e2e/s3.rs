@@ -77,4 +77,38 @@ fn s3_storage() {
     server.restart();
     assert_eq!(server.sql(&query, sql), buffered, "answers changed across the restart");
     assert_eq!(server.count(&query, "events"), 30);
+
+    // Compaction on S3: two flushes of a day that is over merge into one object; the two they
+    // replace are deleted once no query reads them.
+    let noon = (chrono::Utc::now().timestamp_millis() / 86_400_000 - 3) * 86_400_000 + 12 * 3_600_000;
+    let old_day = chrono::DateTime::from_timestamp_millis(noon).expect("valid time").format("%Y-%m-%d").to_string();
+    for flush in 0..2 {
+        let events: Vec<Value> = (0..10)
+            .map(|i| {
+                serde_json::json!({"project": "site1", "type": "pageview", "url": "https://example.com/old",
+                    "session_id": format!("old{}", i % 4), "timestamp": noon + flush * 1000 + i})
+            })
+            .collect();
+        server.ingest_ok(&ingest, &events);
+        assert_eq!(server.flush(), 1);
+    }
+    let old_objects = || {
+        let list = http
+            .get(format!("{endpoint}/{bucket}?list-type=2&prefix=footfall/project=site1/day={old_day}/"))
+            .send()
+            .and_then(|r| r.text())
+            .expect("list the bucket");
+        keys_of(&list).into_iter().filter(|k| k.ends_with(".parquet")).count()
+    };
+    assert_eq!(old_objects(), 2);
+    let compact = || {
+        let resp = server.post("/api/v1/admin/compact").bearer_auth(server.admin()).send().expect("POST compact");
+        assert_eq!(resp.status(), 200);
+        footfall_tests::json_body(resp)
+    };
+    assert_eq!(compact()["files_merged"], 2);
+    compact();
+    assert_eq!(old_objects(), 1);
+    assert_eq!(server.count(&query, "events"), 50);
+    assert_eq!(server.scalar(&query, "SELECT count(*) FROM events WHERE session_id = 'old1'"), 6);
 }

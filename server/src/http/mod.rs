@@ -56,6 +56,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/projects/{id}/keys", post(projects::create_key))
         .route("/api/v1/sql", post(sql::post_query).get(sql::get_query))
         .route("/api/v1/admin/flush", post(ops::flush))
+        .route("/api/v1/admin/compact", post(ops::compact))
         .route("/healthz", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/js/{file}", get(assets::tracker_script));

@@ -1,4 +1,5 @@
-//! Operational endpoints: health, Prometheus metrics, forced flush, and the JSON fallbacks.
+//! Operational endpoints: health, Prometheus metrics, forced flush and compaction, and the JSON
+//! fallbacks.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -30,7 +31,25 @@ pub async fn flush(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_admin(&authenticate(&headers, &state.admin_token_hash, &state.metadata)?)?;
-    let report = state.engine.flush().await?;
+    // Spawned, so a client hanging up cannot cancel a flush between its catalog commit and
+    // installing that commit in memory.
+    let engine = state.engine.clone();
+    let report = tokio::spawn(async move { engine.flush().await })
+        .await
+        .map_err(|e| ApiError::internal(format!("flush task failed: {e}")))??;
+    Ok(Json(json!(report)))
+}
+
+pub async fn compact(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&authenticate(&headers, &state.admin_token_hash, &state.metadata)?)?;
+    // Spawned for the same reason as a flush: a commit must never be cut off halfway.
+    let engine = state.engine.clone();
+    let report = tokio::spawn(async move { engine.compact().await })
+        .await
+        .map_err(|e| ApiError::internal(format!("compaction task failed: {e}")))??;
     Ok(Json(json!(report)))
 }
 
