@@ -4,8 +4,8 @@
 //! Batch mode (default) pre-generates a seeded, realistic event stream (see `workload.rs`), renders
 //! it to NDJSON bodies, then sends them to `POST /api/v1/events` over `--connections` keep-alive
 //! connections and measures: acknowledged events per second of wall time, per-request latency,
-//! the server's peak RSS; then forces a flush and measures bytes of Parquet (and of session index)
-//! per stored event, and checks with SQL that every acknowledged event is there.
+//! the server's peak RSS; then forces a flush and a compaction and measures bytes of Parquet (and of
+//! session index) per stored event, and checks with SQL that every acknowledged event is there.
 //!
 //! `--beacons` sends single Plausible-style events to `POST /api/event` for `--duration` seconds
 //! over many connections instead, as browsers do.
@@ -55,6 +55,10 @@ struct Args {
     /// Keep the temporary data directory (its path is printed).
     #[arg(long)]
     keep_data: bool,
+    /// Measure storage right after the final flush, without first running the server's compaction
+    /// (which a running server does every minute anyway).
+    #[arg(long)]
+    no_compact: bool,
     /// Extra flag for `footfall serve` (repeatable), e.g. --server-arg=--flush-bytes=256MiB.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
@@ -396,6 +400,8 @@ async fn run(args: Args) -> Result<(Value, bool)> {
 struct AfterTraffic {
     flush_secs: f64,
     flush_report: Value,
+    /// Seconds and report of the compaction run after the flush (none with --no-compact).
+    compaction: Option<(f64, Value)>,
     stored: Option<DiskUsage>,
     count: u64,
     peak_rss_after_flush: Option<u64>,
@@ -405,13 +411,27 @@ async fn flush_and_check(ctx: &Bench, before: Option<DiskUsage>, count_before: u
     let started = Instant::now();
     let flush_report = ctx.server.flush().await?;
     let flush_secs = started.elapsed().as_secs_f64();
+    // Storage is measured as a running server keeps it: small files merged. The second run deletes
+    // the files the first replaced (nothing reads them by then).
+    let compaction = if ctx.args.no_compact {
+        None
+    } else {
+        let started = Instant::now();
+        match ctx.server.compact().await? {
+            Some(report) => {
+                ctx.server.compact().await?;
+                Some((started.elapsed().as_secs_f64(), report))
+            }
+            None => None,
+        }
+    };
     let stored = match (ctx.server.storage_dir(), before) {
         (Some(dir), Some(before)) => Some(disk_usage(&dir)?.minus(before)),
         _ => None,
     };
     let count = ctx.server.count(ctx.count_scope()).await? - count_before;
     let peak_rss_after_flush = ctx.server.pid.and_then(memory).map(|(hwm, _)| hwm);
-    Ok(AfterTraffic { flush_secs, flush_report, stored, count, peak_rss_after_flush })
+    Ok(AfterTraffic { flush_secs, flush_report, compaction, stored, count, peak_rss_after_flush })
 }
 
 async fn measure_before(ctx: &Bench) -> Result<(Option<DiskUsage>, u64)> {
@@ -629,6 +649,7 @@ async fn run_batches(ctx: &Bench) -> Result<(Value, bool)> {
         "client_cpu_secs": cpu.client,
         "other_cpu_secs": cpu.other,
         "flush": { "secs": round(after.flush_secs, 3), "report": after.flush_report },
+        "compaction": after.compaction.as_ref().map(|(secs, report)| json!({ "secs": round(*secs, 3), "report": report })),
         "storage": storage_json(after.stored, after.count),
         "sql_count": after.count,
         "count_ok": count_ok,
@@ -667,6 +688,9 @@ async fn run_batches(ctx: &Bench) -> Result<(Value, bool)> {
         say!(j, "WAL         {:.1} MiB on disk when the traffic ended", mib(w));
     }
     say!(j, "flush       {:.2}s: {}", after.flush_secs, after.flush_report);
+    if let Some((secs, report)) = &after.compaction {
+        say!(j, "compaction  {secs:.2}s: {report}");
+    }
     print_storage(j, after.stored, after.count);
     for e in &errors {
         say!(j, "error       {e}");
@@ -809,6 +833,7 @@ async fn run_beacons(ctx: &Bench) -> Result<(Value, bool)> {
         "client_cpu_secs": cpu.client,
         "other_cpu_secs": cpu.other,
         "flush": { "secs": round(after.flush_secs, 3), "report": after.flush_report },
+        "compaction": after.compaction.as_ref().map(|(secs, report)| json!({ "secs": round(*secs, 3), "report": report })),
         "storage": storage_json(after.stored, after.count),
         "sql_count": after.count,
         "count_ok": count_ok,

@@ -177,6 +177,18 @@ impl Server {
         Ok(body)
     }
 
+    /// Runs the server's compaction now; `None` from a server that predates it.
+    pub async fn compact(&self) -> Result<Option<Value>> {
+        let (status, body) = self.admin_post("/api/v1/admin/compact", json!({})).await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            bail!("compact: {status} {body}");
+        }
+        Ok(Some(body))
+    }
+
     /// Stored events of one project, or of all.
     pub async fn count(&self, project: Option<&str>) -> Result<u64> {
         let sql = match project {
