@@ -6,6 +6,7 @@ pub mod funnel;
 pub mod guard;
 pub mod provider;
 pub mod query;
+pub mod to_char;
 pub mod views;
 
 pub use format::{encode_results, ResultFormat};

@@ -119,6 +119,7 @@ impl QueryService {
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
         ctx.register_table("events", Arc::new(EventsTable::new(snapshot, self.store_url.clone(), stats)))?;
         ctx.register_udaf(crate::funnel::funnel_steps());
+        ctx.register_udf(crate::to_char::to_char());
         Ok(ctx)
     }
 
