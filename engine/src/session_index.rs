@@ -6,18 +6,22 @@
 //! hold (the scan then filters the rows), but never "no" for one it does.
 //!
 //! ```text
-//! envelope(magic "FFSESIDX", v1, body)
-//! body := u32 row_group_count | bitmap(file) | bitmap(row group)*
+//! envelope(magic "FFSESIDX", v2, body)
+//! body := u32 row_group_count | bitmap(row group)*
 //! bitmap := u32 byte length | roaring portable serialization
 //! ```
+//!
+//! The file's bitmap is the union of its row groups', computed on load (version 1 stored it too,
+//! which doubled the index of the usual one-row-group file: random 32-bit keys are sparse, so a
+//! roaring bitmap spends ≈ 10 bytes per session). Version 1 indexes are still read.
 
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 use thiserror::Error;
 
 use crate::envelope::{self, EnvelopeError};
 
 pub const MAGIC: &[u8; 8] = b"FFSESIDX";
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 
 #[derive(Debug, Error)]
 pub enum SessionIndexError {
@@ -33,7 +37,8 @@ pub fn session_key(session_id: &str) -> u32 {
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SessionIndex {
-    file: RoaringBitmap,
+    /// The union of `row_groups`, kept only when there are several (otherwise it is the one).
+    file: Option<RoaringBitmap>,
     row_groups: Vec<RoaringBitmap>,
 }
 
@@ -54,17 +59,24 @@ impl SessionIndex {
         // Rows are sorted by session id, so their hashed keys arrive in random order. Inserting or
         // OR-ing those into a bitmap shifts its container arrays each time (quadratic in the file's
         // sessions); sorted first, every bitmap is built by appending.
-        let mut row_groups = Vec::with_capacity(groups.len());
-        let mut all_keys = Vec::new();
-        for mut keys in groups {
-            keys.sort_unstable();
-            keys.dedup();
-            row_groups.push(keys.iter().copied().collect::<RoaringBitmap>());
-            all_keys.extend_from_slice(&keys);
-        }
-        all_keys.sort_unstable();
-        all_keys.dedup();
-        Self { file: all_keys.into_iter().collect(), row_groups }
+        let row_groups = groups
+            .into_iter()
+            .map(|mut keys| {
+                keys.sort_unstable();
+                keys.dedup();
+                keys.into_iter().collect::<RoaringBitmap>()
+            })
+            .collect();
+        Self::from_bitmaps(row_groups)
+    }
+
+    fn from_bitmaps(row_groups: Vec<RoaringBitmap>) -> Self {
+        let file = (row_groups.len() > 1).then(|| row_groups.iter().union());
+        Self { file, row_groups }
+    }
+
+    fn file(&self) -> Option<&RoaringBitmap> {
+        self.file.as_ref().or(self.row_groups.first())
     }
 
     pub fn row_group_count(&self) -> usize {
@@ -72,7 +84,7 @@ impl SessionIndex {
     }
 
     pub fn may_contain_any(&self, keys: &[u32]) -> bool {
-        keys.iter().any(|k| self.file.contains(*k))
+        self.file().is_some_and(|file| keys.iter().any(|k| file.contains(*k)))
     }
 
     /// For each row group, whether it may hold any of `keys`.
@@ -83,7 +95,7 @@ impl SessionIndex {
     pub fn encode(&self) -> Result<Vec<u8>, SessionIndexError> {
         let mut body = Vec::new();
         body.extend_from_slice(&(self.row_groups.len() as u32).to_le_bytes());
-        for bitmap in std::iter::once(&self.file).chain(&self.row_groups) {
+        for bitmap in &self.row_groups {
             let len = bitmap.serialized_size() as u32;
             body.extend_from_slice(&len.to_le_bytes());
             bitmap.serialize_into(&mut body).map_err(|e| SessionIndexError::Malformed(e.to_string()))?;
@@ -101,8 +113,10 @@ impl SessionIndex {
             Ok(u32::from_le_bytes([head[0], head[1], head[2], head[3]]))
         };
         let groups = take_u32(&mut rest)? as usize;
-        let mut bitmaps = Vec::with_capacity(groups.min(1 << 16) + 1);
-        for _ in 0..=groups {
+        // Version 1 stored the file's bitmap first.
+        let stored = groups + usize::from(frame.version == 1);
+        let mut bitmaps = Vec::with_capacity(stored.min(1 << 16));
+        for _ in 0..stored {
             let len = take_u32(&mut rest)? as usize;
             let (head, tail) =
                 rest.split_at_checked(len).ok_or_else(|| SessionIndexError::Malformed("bitmap past end".into()))?;
@@ -113,8 +127,10 @@ impl SessionIndex {
         if !rest.is_empty() {
             return Err(SessionIndexError::Malformed(format!("{} trailing bytes", rest.len())));
         }
-        let file = bitmaps.remove(0);
-        Ok(Self { file, row_groups: bitmaps })
+        if frame.version == 1 {
+            bitmaps.remove(0);
+        }
+        Ok(Self::from_bitmaps(bitmaps))
     }
 }
 
@@ -134,6 +150,38 @@ mod tests {
         assert!(!idx.may_contain_any(&[session_key("zzz")]));
         assert_eq!(idx.row_groups_matching(&[session_key("b")]), vec![true, false, false]);
         assert_eq!(idx.row_groups_matching(&[session_key("a"), session_key("c")]), vec![true, true, false]);
+    }
+
+    #[test]
+    fn version_1_indexes_are_still_read() {
+        // v1 body: row group count, the file's bitmap, then each row group's.
+        let groups: Vec<RoaringBitmap> = vec![[1u32, 5].into_iter().collect(), [9u32].into_iter().collect()];
+        let file: RoaringBitmap = groups.iter().union();
+        let mut body = (groups.len() as u32).to_le_bytes().to_vec();
+        for bitmap in std::iter::once(&file).chain(&groups) {
+            body.extend_from_slice(&(bitmap.serialized_size() as u32).to_le_bytes());
+            bitmap.serialize_into(&mut body).unwrap();
+        }
+        let decoded = SessionIndex::decode(&envelope::encode(MAGIC, 1, &body).unwrap()).unwrap();
+        assert_eq!(decoded, SessionIndex::from_bitmaps(groups));
+        assert_eq!(decoded.row_groups_matching(&[9]), vec![false, true]);
+        assert!(decoded.may_contain_any(&[5]));
+    }
+
+    #[test]
+    fn a_single_row_group_is_stored_once() {
+        let one = SessionIndex::from_row_groups(vec![(0..1000)
+            .map(|i| Some(format!("s{i}")))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|s| s.as_deref())
+            .collect::<Vec<_>>()]);
+        let two = SessionIndex::from_row_group_keys(vec![one.row_groups[0].iter().collect(), vec![]]);
+        assert!(one.may_contain_any(&[session_key("s7")]));
+        assert!(!one.may_contain_any(&[session_key("t7")]));
+        // The second, empty group costs a few bytes; a stored file bitmap would double the size.
+        let (a, b) = (one.encode().unwrap().len(), two.encode().unwrap().len());
+        assert!(b < a + 64, "{a} vs {b}");
     }
 
     #[test]
