@@ -4,11 +4,14 @@
 #
 #   bash benches/compare.sh --events 1000000              # ~5 minutes on the 2-core machine
 #   bash benches/compare.sh --events 100000000 --days 90  # the full size
+#   bash benches/compare.sh --events 10000000 --doc benchmarks-10m --beacon-duration 0 --no-micro
+#                                                         # docs/benchmarks-10m.md (≈ 15 minutes)
 #
 # Options: --events N (1,000,000) --seed S (42) --projects P (3) --days D (28) --runs R (5 hot runs
 # per query) --beacon-duration SECS (20; 0 skips) --systems LIST --core-types-only (auto: on when
 # the server predates the event model) --no-cold --keep (keep the work directory) --no-report
-# --no-micro (skip the criterion micro-benchmarks).
+# --no-micro (skip the criterion micro-benchmarks) --doc NAME (write docs/NAME.md and
+# docs/NAME-queries.svg; default benchmarks).
 #
 # What it does: creates a venv with the pinned peers (benches/compare/requirements.txt), installs
 # PostgreSQL from Debian's packages if absent, builds footfall and the bench tools in release mode,
@@ -21,6 +24,7 @@ repo=$PWD
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 
 events=1000000 seed=42 projects=3 days=28 runs=5 beacons=20 systems="" core="auto" keep=0 report=1 cold=1 micro=1
+doc=benchmarks
 while [ $# -gt 0 ]; do
   case "$1" in
     --events) events=$2; shift 2 ;;
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
     --keep) keep=1; shift ;;
     --no-report) report=0; shift ;;
     --no-micro) micro=0; shift ;;
+    --doc) doc=$2; shift 2 ;;
     *) echo "unknown option $1 (see the top of $0)" >&2; exit 2 ;;
   esac
 done
@@ -87,6 +92,6 @@ args=(--ndjson "$ndjson" --footfall-bin "$CARGO_TARGET_DIR/release/footfall"
 status=0
 "$venv/bin/python" benches/compare/run.py "${args[@]}" || status=$?
 if [ "$report" = 1 ] && [ -s "$out" ]; then
-  "$venv/bin/python" benches/compare/report.py "$out" --md docs/benchmarks.md --svg docs/benchmarks-queries.svg
+  "$venv/bin/python" benches/compare/report.py "$out" --md "docs/$doc.md" --svg "docs/$doc-queries.svg"
 fi
 exit "$status"

@@ -129,7 +129,7 @@ def fmt_ns(ns):
     return f"{ns / 1e6:,.2f} ms"
 
 
-def render(res, notes, svg_name, results_name):
+def render(res, notes, svg_name, results_name, doc="benchmarks"):
     d, m, v, ing, st = res["data"], res["machine"], res.get("versions", {}), res["ingest"], res["storage"]
     qs = res["query_settings"]
     ev = d["events"]
@@ -146,7 +146,12 @@ def render(res, notes, svg_name, results_name):
     w("## Reproduce")
     w("")
     w("```sh")
-    w(f"bash benches/compare.sh --events {ev}")
+    flags = "" if doc == "benchmarks" else f" --doc {doc}"
+    if "footfall_beacons" not in res.get("ingest", {}):
+        flags += " --beacon-duration 0"
+    if not res.get("micro"):
+        flags += " --no-micro"
+    w(f"bash benches/compare.sh --events {ev}{flags}")
     w("```")
     w("")
     w("One command: it creates the venv with the pinned peers (`benches/compare/requirements.txt`), installs "
@@ -387,7 +392,8 @@ def main():
     repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
     results_rel = os.path.relpath(os.path.abspath(o.results), repo)
     with open(o.md, "w") as f:
-        f.write(render(res, notes, svg_rel, results_rel) + "\n")
+        doc = os.path.splitext(os.path.basename(o.md))[0]
+        f.write(render(res, notes, svg_rel, results_rel, doc) + "\n")
 
 
 if __name__ == "__main__":

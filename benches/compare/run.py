@@ -266,7 +266,10 @@ def main():
 
     if o.beacon_duration > 0:
         log("== Footfall: beacons (single events, many connections)")
-        b_rep, _ = ingest_bench(o.ingest_bench, ["--beacons", "--duration", str(o.beacon_duration)], o.footfall_bin)
+        # 256 connections: each is a closed loop (next request after the answer), so with few of them
+        # the rate is connections / group-commit latency; browsers are many and open-loop.
+        b_rep, _ = ingest_bench(o.ingest_bench, ["--beacons", "--duration", str(o.beacon_duration),
+                                                 "--connections", "256"], o.footfall_bin)
         res["ingest"]["footfall_beacons"] = b_rep
 
     glob = os.path.join(data_dir, "storage", "project=*", "day=*", "*.parquet")
