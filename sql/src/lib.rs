@@ -1,11 +1,13 @@
 //! Footfall's SQL layer: the `events` table provider over engine snapshots, the views built on it,
 //! the read-only guard, query limits and result encoding. See `docs/architecture.md`.
 
+pub mod count_with_distinct;
 pub mod format;
 pub mod funnel;
 pub mod guard;
 pub mod provider;
 pub mod query;
+pub mod sorted_window;
 pub mod to_char;
 pub mod views;
 

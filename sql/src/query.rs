@@ -10,6 +10,9 @@ use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::optimizer::OptimizerRule;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use footfall_engine::{Engine, ProjectId};
 use futures::StreamExt;
@@ -100,6 +103,8 @@ pub struct QueryService {
     runtime: Arc<RuntimeEnv>,
     store_url: ObjectStoreUrl,
     config: QueryConfig,
+    optimizer_rules: Vec<Arc<dyn OptimizerRule + Send + Sync>>,
+    physical_optimizer_rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
 }
 
 impl QueryService {
@@ -107,7 +112,9 @@ impl QueryService {
         let store_url = ObjectStoreUrl::parse(STORE_URL)?;
         let runtime = RuntimeEnvBuilder::new().with_memory_limit(config.memory_limit, 1.0).build_arc()?;
         runtime.register_object_store(store_url.as_ref(), engine.store());
-        Ok(Self { engine, runtime, store_url, config })
+        let optimizer_rules = crate::count_with_distinct::optimizer_rules();
+        let physical_optimizer_rules = crate::sorted_window::physical_optimizer_rules();
+        Ok(Self { engine, runtime, store_url, config, optimizer_rules, physical_optimizer_rules })
     }
 
     fn context(&self, scope: &QueryScope, stats: Arc<ScanStats>) -> Result<SessionContext, QueryError> {
@@ -116,7 +123,14 @@ impl QueryService {
             .with_target_partitions(self.config.target_partitions)
             .with_information_schema(false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
-        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(self.runtime.clone())
+            .with_default_features()
+            .with_optimizer_rules(self.optimizer_rules.clone())
+            .with_physical_optimizer_rules(self.physical_optimizer_rules.clone())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         ctx.register_table("events", Arc::new(EventsTable::new(snapshot, self.store_url.clone(), stats)))?;
         ctx.register_udaf(crate::funnel::funnel_steps());
         ctx.register_udf(crate::to_char::to_char());
