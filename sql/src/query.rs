@@ -122,7 +122,13 @@ impl QueryService {
         let config = SessionConfig::new()
             .with_target_partitions(self.config.target_partitions)
             .with_information_schema(false)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+            // A partial aggregate that does not halve its rows (per-visitor or per-page-and-visitor
+            // groups, as count(DISTINCT) plans have) only costs a second hash table; decide after
+            // 10k rows instead of DataFusion's 100k, which a 2-partition scan rarely reaches.
+            // top_pages at 1M events: 58 -> 44 ms.
+            .set_usize("datafusion.execution.skip_partial_aggregation_probe_rows_threshold", 10_000)
+            .set_str("datafusion.execution.skip_partial_aggregation_probe_ratio_threshold", "0.5");
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
