@@ -129,6 +129,18 @@ def fmt_ns(ns):
     return f"{ns / 1e6:,.2f} ms"
 
 
+def funnel_at_scale():
+    """The newest benches/funnel-at-scale.sh result at 100M events or more, if one was run."""
+    results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results")
+    best = None
+    for name in sorted(os.listdir(results)) if os.path.isdir(results) else []:
+        if name.startswith("funnel-") and name.endswith(".json"):
+            r = json.load(open(os.path.join(results, name)))
+            if r.get("stored", {}).get("events", 0) >= 100_000_000 and (best is None or r["run_at"] > best["run_at"]):
+                best = r
+    return best
+
+
 def render(res, notes, svg_name, results_name, doc="benchmarks"):
     d, m, v, ing, st = res["data"], res["machine"], res.get("versions", {}), res["ingest"], res["storage"]
     qs = res["query_settings"]
@@ -294,6 +306,9 @@ def render(res, notes, svg_name, results_name, doc="benchmarks"):
     w("")
     w(f"### Hot: median of {qs['runs']} runs after a warm-up (ratio Footfall / peer: below 1 = Footfall faster)")
     w("")
+    w("Each system first answers the whole query set once (a warm-up pass), then each query once more "
+      "before its timed runs.")
+    w("")
     lines, gm_hot, present = query_rows(res, "hot")
     out.extend(lines)
     w("")
@@ -360,8 +375,20 @@ def render(res, notes, svg_name, results_name, doc="benchmarks"):
         w(f"| dashboard ≥ 50× faster than PostgreSQL | {1 / g:.1f}× faster | "
           f"{'met' if 1 / g >= 50 else 'not met'} |")
     fun = time_of(res["queries"].get("funnel", {"systems": {}}), "footfall", "hot")
-    w(f"| funnel on 100 M events / 2 M visitors ≤ 3 s | {fmt_ms(fun)} ms at {ev:,} events / "
-      f"{d['visitors']:,} visitors | {'measured at this size only' if ev < 100_000_000 else ('met' if fun and fun <= 3 else 'not met')} |")
+    at_scale = funnel_at_scale()
+    if ev < 100_000_000 and at_scale:
+        # benches/funnel-at-scale.sh measures the funnel at the goal's size, where this suite's
+        # NDJSON would not fit on the disk.
+        f, st, pr = at_scale["funnel"], at_scale["stored"], at_scale["project"]
+        secs = f["hot_median_seconds"]
+        w(f"| funnel on 100 M events / 2 M visitors ≤ 3 s | {fmt_ms(fun)} ms here; **{secs * 1000:,.0f} ms** at "
+          f"{st['events']:,} events / {st['visitors']:,} visitors (project `{pr['id']}`: {pr['events']:,} events, "
+          f"{pr['visitors']:,} visitors; [benchmarks-funnel.md](benchmarks-funnel.md)) | "
+          f"{'met' if secs <= at_scale['goal_seconds'] else 'not met'} |")
+    else:
+        w(f"| funnel on 100 M events / 2 M visitors ≤ 3 s | {fmt_ms(fun)} ms at {ev:,} events / "
+          f"{d['visitors']:,} visitors | "
+          f"{'measured at this size only' if ev < 100_000_000 else ('met' if fun and fun <= 3 else 'not met')} |")
     w(f"| session lookup touches only the files holding the session | {sl.get('files_scanned', '?')} opened, "
       f"{qs['session_files']} hold it | {'met' if str(sl.get('files_scanned')) == str(qs['session_files']) else 'not met'} |")
     w("")

@@ -1,6 +1,12 @@
 //! `footfall-gen`: writes a deterministic, realistic event stream as native NDJSON (one event per
 //! line, in time order) plus `<out>.meta.json` describing it (projects, counts by type, time span).
 //! The same file feeds Footfall (through `ingest-bench --ndjson`) and every peer system.
+//!
+//! With `--parts N` the stream is instead cut into N consecutive files `<out>.partK` (each with its
+//! own manifest, written when the part is complete), at most two of them on disk at a time: the
+//! generator waits for a consumer to delete part K before it writes part K + 2. That is how
+//! `benches/funnel-at-scale.sh` feeds 100 million events (≈ 50 GB of NDJSON) through a disk that
+//! could not hold them.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -37,6 +43,15 @@ struct Args {
     /// Output NDJSON file.
     #[arg(long)]
     out: PathBuf,
+    /// Write the stream as this many consecutive part files instead of one (see above).
+    #[arg(long, default_value_t = 1)]
+    parts: usize,
+}
+
+fn part_path(out: &std::path::Path, part: usize) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(format!(".part{part}"));
+    PathBuf::from(name)
 }
 
 fn main() -> Result<()> {
@@ -53,20 +68,43 @@ fn main() -> Result<()> {
         core_types_only: args.core_types_only,
     };
     let t = traffic::generate(&options);
-    let mut out = BufWriter::with_capacity(
-        1 << 20,
-        File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?,
-    );
-    let mut line = String::with_capacity(2048);
+    let parts = args.parts.max(1);
     let mut bytes = 0u64;
-    for record in &t.records {
-        line.clear();
-        render::render(&mut line, &t, record);
-        line.push('\n');
-        bytes += line.len() as u64;
-        out.write_all(line.as_bytes())?;
+    if parts == 1 {
+        bytes = write_records(&t, &t.records, &args.out)?.bytes;
+    } else {
+        let per_part = t.records.len().div_ceil(parts);
+        for (part, records) in t.records.chunks(per_part.max(1)).enumerate() {
+            // Keep at most two parts on disk: wait until the consumer has taken part - 2.
+            if part >= 2 {
+                let consumed = part_path(&args.out, part - 2);
+                while consumed.exists() {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            }
+            let path = part_path(&args.out, part);
+            let written = write_records(&t, records, &path)?;
+            bytes += written.bytes;
+            let manifest = json!({
+                "events": records.len(),
+                "seed": args.seed,
+                "part": part,
+                "parts": parts,
+                "projects": t.sites.iter().map(|s| json!({"id": s.id, "domain": s.domain})).collect::<Vec<_>>(),
+                "visitors": t.visitors.len(),
+                "sessions": t.sessions.len(),
+                "pageviews": written.pageviews,
+                "bytes": written.bytes,
+                "first_timestamp_ms": records.first().map(|r| r.ts),
+                "last_timestamp_ms": records.last().map(|r| r.ts),
+            });
+            // Written last and renamed into place: its presence says the part is complete.
+            let manifest_tmp = path.with_extension("meta.tmp");
+            std::fs::write(&manifest_tmp, serde_json::to_string_pretty(&manifest)?)?;
+            std::fs::rename(&manifest_tmp, manifest_path(&path))?;
+            eprintln!("footfall-gen: part {part} of {parts}: {} events -> {}", records.len(), path.display());
+        }
     }
-    out.flush()?;
     let counts = traffic::counts(&t);
     let pageviews = counts.iter().find(|(n, _)| *n == "pageview").map_or(0, |c| c.1);
     let manifest = json!({
@@ -85,6 +123,9 @@ fn main() -> Result<()> {
         "last_timestamp_ms": t.records.last().map(|r| r.ts),
     });
     std::fs::write(manifest_path(&args.out), serde_json::to_string_pretty(&manifest)?)?;
+    if parts > 1 {
+        eprintln!("footfall-gen: the parts are {}.part0 ..", args.out.display());
+    }
     eprintln!(
         "footfall-gen: {} events ({} pageviews, {} sessions, {} visitors, {} projects, {} days), {:.1} MiB in {:.1}s -> {}",
         t.records.len(),
@@ -98,4 +139,26 @@ fn main() -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+struct Written {
+    bytes: u64,
+    pageviews: u64,
+}
+
+fn write_records(t: &traffic::Traffic, records: &[traffic::Record], path: &std::path::Path) -> Result<Written> {
+    let mut out =
+        BufWriter::with_capacity(1 << 20, File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    let mut line = String::with_capacity(2048);
+    let mut written = Written { bytes: 0, pageviews: 0 };
+    for record in records {
+        line.clear();
+        render::render(&mut line, t, record);
+        line.push('\n');
+        written.bytes += line.len() as u64;
+        written.pageviews += u64::from(matches!(record.kind, traffic::Kind::Pageview));
+        out.write_all(line.as_bytes())?;
+    }
+    out.flush()?;
+    Ok(written)
 }
