@@ -116,7 +116,9 @@ def chart(res, path):
     ax.set_title(f"Footfall vs peers, {ev:,} events, median of {res['query_settings']['runs']} hot runs")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, format="svg")
+    # No date and fixed element ids: regenerating from the same results gives the same file.
+    matplotlib.rcParams["svg.hashsalt"] = "footfall"
+    fig.savefig(path, format="svg", metadata={"Date": None})
 
 
 def fmt_ns(ns):
