@@ -410,3 +410,37 @@ async fn session_lookup_touches_only_files_holding_the_session() {
     let none = service.run("SELECT count(*) FROM events WHERE session_id = 'absent'", &scope).await.expect("query");
     assert_eq!(none.files_scanned, 0);
 }
+
+/// A query's filters reach the Parquet scan as a row-level predicate, each conjunct once: the scan
+/// used to get them both from the logical plan and from physical filter pushdown, and evaluated
+/// every row filter twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_reach_the_parquet_scan_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = service(dir.path(), committed_events(), buffered_events()).await;
+    let scope = QueryScope::AllProjects;
+    let sql = "SELECT count(*) AS n FROM events WHERE project_id = 'a' AND path = '/'";
+
+    let counted = service.run(sql, &scope).await.expect("query");
+    // Two matching rows in the file, one in the buffer.
+    assert_eq!(render(&counted.batches).expect("render"), vec![vec!["3".to_string()]]);
+
+    let explained = service.run(&format!("EXPLAIN {sql}"), &scope).await.expect("explain");
+    let rows = render(&explained.batches).expect("render");
+    let physical = rows
+        .iter()
+        .find(|r| r[0] == "physical_plan")
+        .map(|r| r[1].clone())
+        .unwrap_or_else(|| panic!("no physical plan in {rows:?}"));
+    let scan = physical
+        .lines()
+        .find(|l| l.contains("DataSourceExec") && l.contains("file_type=parquet"))
+        .unwrap_or_else(|| panic!("no Parquet scan in:\n{physical}"));
+    let predicate = scan
+        .split_once(" predicate=")
+        .and_then(|(_, rest)| rest.split_once(", pruning_predicate=").map(|(p, _)| p))
+        .unwrap_or_else(|| panic!("the Parquet scan has no predicate:\n{scan}"));
+    for conjunct in ["project_id@", "path@"] {
+        assert_eq!(predicate.matches(conjunct).count(), 1, "{conjunct} in predicate `{predicate}`");
+    }
+}
