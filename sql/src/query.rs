@@ -144,7 +144,7 @@ impl QueryService {
     }
 
     async fn register_views(ctx: &SessionContext, query: &str) -> Result<(), QueryError> {
-        for (name, sql) in crate::views::needed_by(query) {
+        for (name, sql) in crate::views::needed_by(query)? {
             let view = ctx.sql(sql).await?.into_view();
             ctx.register_table(name, view)?;
         }
