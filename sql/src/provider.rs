@@ -254,8 +254,16 @@ impl TableProvider for EventsTable {
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        // Pruning is a superset match (hashes, min/max), so DataFusion still applies every filter.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // A file or a buffered batch holds one project's rows, so selecting them by project answers
+        // `project_id = / IN` exactly, and no row has to be compared. Other pruning is a superset
+        // match (hashes, min/max), so DataFusion still applies those filters.
+        Ok(filters
+            .iter()
+            .map(|f| match string_set(f, columns::PROJECT_ID) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
     }
 
     async fn scan(
