@@ -58,6 +58,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 
 echo "== building (release)" >&2
+# The commit the binaries are built from, as the results record it (HEAD may move during a run).
+export FOOTFALL_BENCH_COMMIT=${FOOTFALL_BENCH_COMMIT:-$(git describe --always --dirty --abbrev=7 2>/dev/null || echo unknown)}
 cargo build --release -p footfall-server -p footfall-benches
 
 if [ "$core" = auto ]; then

@@ -30,6 +30,8 @@ while [ $# -gt 0 ]; do
 done
 
 echo "== building (release)" >&2
+# The commit the binaries are built from, as the results record it (HEAD may move during a run).
+export FOOTFALL_BENCH_COMMIT=${FOOTFALL_BENCH_COMMIT:-$(git describe --always --dirty --abbrev=7 2>/dev/null || echo unknown)}
 cargo build --release -q -p footfall-server -p footfall-benches
 bin="$CARGO_TARGET_DIR/release"
 

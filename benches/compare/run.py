@@ -208,7 +208,11 @@ def versions(pg):
         v["clickhouse"] = f"unknown ({e})"
     if pg is not None and pg.con is not None:
         v["postgres"] = pg.version()
+    if os.environ.get("FOOTFALL_BENCH_COMMIT"):
+        v["footfall_commit"] = os.environ["FOOTFALL_BENCH_COMMIT"]
     for cmd, key in ((["rustc", "--version"], "rustc"), (["git", "rev-parse", "--short", "HEAD"], "footfall_commit")):
+        if key in v:
+            continue
         try:
             v[key] = subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
         except OSError:
