@@ -34,14 +34,13 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use parquet::arrow::ArrowWriter;
 use parquet::errors::ParquetError;
 use thiserror::Error;
 
 use crate::catalog::{CatalogFile, DataFileMeta};
 use crate::event::{columns, schema};
 use crate::ids::{FileId, PartitionKey};
-use crate::partition_file::{sort_key_columns, writer_properties, EncodeOptions, EncodedFile, PartitionFileError};
+use crate::partition_file::{sort_key_columns, writer, EncodeOptions, EncodedFile, PartitionFileError};
 use crate::session_index::{session_key, SessionIndex};
 
 /// Rows read from each input per step of the merge.
@@ -237,7 +236,7 @@ fn merge_sorted(
     }
 
     let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut out, Arc::clone(&target), Some(writer_properties(opts)?))?;
+    let mut writer = writer(&mut out, opts)?;
     let session_column = target.index_of(columns::SESSION_ID)?;
     let ts_column = target.index_of(columns::ADDED_ISO)?;
     let mut group_keys: Vec<Vec<u32>> = Vec::new();
