@@ -40,7 +40,9 @@ use thiserror::Error;
 use crate::catalog::{CatalogFile, DataFileMeta};
 use crate::event::{columns, schema};
 use crate::ids::{FileId, PartitionKey};
-use crate::partition_file::{sort_key_columns, writer, EncodeOptions, EncodedFile, PartitionFileError};
+use crate::partition_file::{
+    null_columns_in, sort_key_columns, writer, EncodeOptions, EncodedFile, PartitionFileError,
+};
 use crate::session_index::{session_key, SessionIndex};
 
 /// Rows read from each input per step of the merge.
@@ -227,8 +229,11 @@ fn merge_sorted(
     };
 
     let mut open: Vec<Input> = Vec::with_capacity(files.len());
-    for bytes in files {
-        let mut reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(READ_BATCH_ROWS).build()?;
+    let builders =
+        files.into_iter().map(ParquetRecordBatchReaderBuilder::try_new).collect::<Result<Vec<_>, ParquetError>>()?;
+    let null_columns = null_columns_in(builders.iter().map(|b| b.metadata().as_ref()));
+    for builder in builders {
+        let mut reader = builder.with_batch_size(READ_BATCH_ROWS).build()?;
         if let Some(batch) = next_batch(&mut reader, &target)? {
             let keys = convert(&batch)?;
             open.push(Input { reader, batch, keys, pos: 0 });
@@ -236,7 +241,7 @@ fn merge_sorted(
     }
 
     let mut out = Vec::new();
-    let mut writer = writer(&mut out, opts)?;
+    let mut writer = writer(&mut out, opts, &null_columns)?;
     let session_column = target.index_of(columns::SESSION_ID)?;
     let ts_column = target.index_of(columns::ADDED_ISO)?;
     let mut group_keys: Vec<Vec<u32>> = Vec::new();
