@@ -212,7 +212,10 @@ SELECT
   max(pv.active_time_ms) AS active_time_ms,
   CAST(count(*) FILTER (WHERE e.event_type = 'error') AS INT) AS error_count,
   count(*) FILTER (WHERE e.event_type = 'error') > 0 AS had_errors,
-  sum(e.revenue_amount) AS revenue_amount,
+  -- A total only when the session's revenue is in one currency: amounts in different currencies
+  -- do not add up, and no exchange rate is known here.
+  CASE WHEN min(e.revenue_currency) = max(e.revenue_currency) THEN sum(e.revenue_amount) END AS revenue_amount,
+  CASE WHEN min(e.revenue_currency) = max(e.revenue_currency) THEN min(e.revenue_currency) END AS revenue_currency,
   coalesce(bool_or(pv.is_bot), bool_or(e.is_bot), false) AS is_bot,
   max(pv.bot_type) AS bot_type,
   coalesce(bool_or(pv.is_spam), bool_or(e.is_spam), false) AS is_spam

@@ -194,6 +194,14 @@ fn brief_events() -> Vec<Event> {
     let mut signup = s1(71_000, EventType::Custom, "p2", "/pricing");
     signup.name = "signup".into();
     signup.props = Some(r#"{"plan":"pro"}"#.into());
+    signup.revenue_amount = Some(499_000);
+    signup.revenue_currency = Some("EUR".into());
+    // A second currency in the same session: its revenue has no single total.
+    let mut upgrade = s1(72_000, EventType::Custom, "p2", "/pricing");
+    upgrade.name = "upgrade".into();
+    upgrade.props = Some(r#"{"plan":"team"}"#.into());
+    upgrade.revenue_amount = Some(100_000);
+    upgrade.revenue_currency = Some("USD".into());
 
     let mut search_page = s2(0, EventType::Pageview, "p3", "/search");
     search_page.query_string = Some("q=Red+Shoes".into());
@@ -255,6 +263,7 @@ fn brief_events() -> Vec<Event> {
         form_error,
         form_submit,
         signup,
+        upgrade,
         engagement(
             90_000,
             "p2",
