@@ -11,8 +11,9 @@
 //!   flushes, so its small files merge whole regardless of tier. Files of `target_rows` or more are
 //!   final.
 //! - **how** ([`merge`]): a streaming k-way merge of the inputs, which are each sorted by the
-//!   flush's key `(session_id, added_iso, event_id)`, into one file in the same order, with its
-//!   session index built as rows are written. Memory is a batch per input plus the writer's row
+//!   flush's key `(event_type, session_id, added_iso, event_id)` (an input written under an
+//!   earlier key is sorted afresh first), into one file in the same order, with its session index
+//!   built as rows are written. Memory is a batch per input plus the writer's row
 //!   group, whatever the partition's size. Inputs written by an older schema gain its new columns
 //!   as nulls.
 //! - **commit** (in [`crate::Engine::compact`]): one catalog version removes the inputs and adds the
@@ -41,7 +42,7 @@ use crate::catalog::{CatalogFile, DataFileMeta};
 use crate::event::{columns, schema};
 use crate::ids::{FileId, PartitionKey};
 use crate::partition_file::{
-    null_columns_in, sort_key_columns, writer, EncodeOptions, EncodedFile, PartitionFileError,
+    encode, null_columns_in, sort_key_columns, sorting_columns, writer, EncodeOptions, EncodedFile, PartitionFileError,
 };
 use crate::session_index::{session_key, SessionIndex};
 
@@ -229,8 +230,25 @@ fn merge_sorted(
     };
 
     let mut open: Vec<Input> = Vec::with_capacity(files.len());
-    let builders =
-        files.into_iter().map(ParquetRecordBatchReaderBuilder::try_new).collect::<Result<Vec<_>, ParquetError>>()?;
+    let expected_order = sorting_columns()?;
+    let builders = files
+        .into_iter()
+        .map(|bytes| {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+            let in_order = builder.metadata().row_groups().iter().all(|g| g.sorting_columns() == Some(&expected_order));
+            if in_order {
+                return Ok(builder);
+            }
+            // Written under an earlier sort key: sorted afresh, as a flush would write it today.
+            let mut reader = builder.with_batch_size(READ_BATCH_ROWS).build()?;
+            let mut batches = Vec::new();
+            while let Some(batch) = next_batch(&mut reader, &target)? {
+                batches.push(batch);
+            }
+            let resorted = encode(partition, &batches, opts)?;
+            Ok(ParquetRecordBatchReaderBuilder::try_new(resorted.parquet)?)
+        })
+        .collect::<Result<Vec<_>, CompactionError>>()?;
     let null_columns = null_columns_in(builders.iter().map(|b| b.metadata().as_ref()));
     for builder in builders {
         let mut reader = builder.with_batch_size(READ_BATCH_ROWS).build()?;
@@ -524,5 +542,70 @@ mod tests {
         let adapted = to_schema(&old_batch, &full).unwrap();
         assert_eq!(adapted.schema(), full);
         assert!(adapted.column_by_name("page_title").unwrap().is_null(0));
+    }
+
+    #[tokio::test]
+    async fn files_sorted_under_an_earlier_key_are_sorted_afresh_before_the_merge() {
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::metadata::SortingColumn;
+        use parquet::file::properties::WriterProperties;
+
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let day_ms = partition().day.start_millis();
+        let opts = EncodeOptions { row_group_rows: 100, zstd_level: 3 };
+        let event = |i: u64| {
+            let mut e = sample("p", day_ms + i as i64 * 1000, &format!("s{:02}", i % 10));
+            if i.is_multiple_of(3) {
+                e.event_type = crate::event::EventType::Custom;
+                e.name = "signup".into();
+            }
+            e
+        };
+        // An old file: page views and custom events interleaved in session order, and its footer
+        // says so.
+        let mut old_events: Vec<_> = (0..200u64).map(event).collect();
+        old_events.sort_by(|a, b| (&a.session_id, a.timestamp_ms).cmp(&(&b.session_id, b.timestamp_ms)));
+        let batch = to_record_batch(old_events.iter().enumerate().map(|(i, e)| (i as u64, e))).unwrap();
+        let old_key = [columns::SESSION_ID, columns::ADDED_ISO, columns::EVENT_ID]
+            .iter()
+            .map(|name| SortingColumn {
+                column_idx: schema().index_of(name).unwrap() as i32,
+                descending: false,
+                nulls_first: true,
+            })
+            .collect();
+        let props = WriterProperties::builder().set_sorting_columns(Some(old_key)).build();
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let old_meta = encode(&partition(), &[batch], opts).unwrap().meta;
+        store.put(&old_meta.path().parquet(), PutPayload::from(bytes)).await.unwrap();
+        let old = Arc::new(CatalogFile { meta: old_meta, index: SessionIndex::default() });
+
+        let new_events: Vec<_> = (200..400u64).map(event).collect();
+        let new = write_file(&store, 1000, &new_events, opts).await;
+
+        let merged = merge(&store, &partition(), &[old, new], opts).await.unwrap();
+        assert_eq!(merged.meta.rows, 400);
+        let read: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(merged.parquet.clone())
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let all = arrow::compute::concat_batches(&schema(), &read).unwrap();
+        let types = all.column_by_name(columns::EVENT_TYPE).unwrap().as_string::<i32>();
+        let sessions = all.column_by_name(columns::SESSION_ID).unwrap().as_string::<i32>();
+        let ts = all
+            .column_by_name(columns::ADDED_ISO)
+            .unwrap()
+            .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+        let keys: Vec<(&str, &str, i64)> =
+            (0..all.num_rows()).map(|i| (types.value(i), sessions.value(i), ts.value(i))).collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(keys, sorted, "one order throughout, the current key's");
+        assert_eq!(keys.iter().filter(|k| k.0 == "event").count(), 134);
     }
 }

@@ -56,7 +56,7 @@ impl SessionIndex {
 
     /// Builds the index from each row group's [`session_key`]s, in any order and with repeats.
     pub fn from_row_group_keys(groups: Vec<Vec<u32>>) -> Self {
-        // Rows are sorted by session id, so their hashed keys arrive in random order. Inserting or
+        // Rows are sorted by (kind and) session id, so their hashed keys arrive in random order. Inserting or
         // OR-ing those into a bitmap shifts its container arrays each time (quadratic in the file's
         // sessions); sorted first, every bitmap is built by appending.
         let row_groups = groups

@@ -153,7 +153,7 @@ fn format_as<T: ArrowTimestampType>(
     let values = values.as_primitive::<T>();
     let mut out = StringBuilder::with_capacity(values.len(), values.len() * 16);
     let mut text = String::new();
-    // Rows of a file are sorted by session, so the days repeat in long runs.
+    // Rows of a file are one day's, sorted by kind and session, so the days repeat in long runs.
     let mut last_day: Option<(i64, usize)> = None;
     let mut days: Vec<(i64, usize, usize)> = Vec::new();
     let mut day_texts = String::new();
