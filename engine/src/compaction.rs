@@ -425,6 +425,16 @@ mod tests {
         Arc::new(CatalogFile { meta: encoded.meta, index: encoded.index })
     }
 
+    fn read_all(parquet: &Bytes) -> RecordBatch {
+        let read: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(parquet.clone())
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        arrow::compute::concat_batches(&schema(), &read).unwrap()
+    }
+
     fn meta_file(rows: u64, day: &str) -> Arc<CatalogFile> {
         Arc::new(CatalogFile {
             meta: DataFileMeta {
@@ -460,13 +470,7 @@ mod tests {
         assert_eq!(merged.meta.min_ts_ms, day_ms);
         assert_eq!(merged.meta.max_ts_ms, day_ms + 2499 * 1000);
 
-        let read: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(merged.parquet.clone())
-            .unwrap()
-            .build()
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let all = arrow::compute::concat_batches(&schema(), &read).unwrap();
+        let all = read_all(&merged.parquet);
         let sessions = all.column_by_name(columns::SESSION_ID).unwrap().as_string::<i32>();
         let ts = all
             .column_by_name(columns::ADDED_ISO)
@@ -588,13 +592,7 @@ mod tests {
 
         let merged = merge(&store, &partition(), &[old, new], opts).await.unwrap();
         assert_eq!(merged.meta.rows, 400);
-        let read: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(merged.parquet.clone())
-            .unwrap()
-            .build()
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let all = arrow::compute::concat_batches(&schema(), &read).unwrap();
+        let all = read_all(&merged.parquet);
         let types = all.column_by_name(columns::EVENT_TYPE).unwrap().as_string::<i32>();
         let sessions = all.column_by_name(columns::SESSION_ID).unwrap().as_string::<i32>();
         let ts = all
