@@ -5,6 +5,7 @@ pub mod count_with_distinct;
 pub mod format;
 pub mod funnel;
 pub mod guard;
+pub mod page_index_reader;
 pub mod provider;
 pub mod query;
 pub mod sorted_window;
