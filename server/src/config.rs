@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Memory all running queries may use together [default: 2GiB].
     #[arg(long)]
     pub query_memory_limit: Option<String>,
+    /// Memory for the Parquet footers and page indexes kept between queries [default: 512MiB].
+    #[arg(long)]
+    pub query_metadata_cache: Option<String>,
     /// Most rows a query may return [default: 1000000].
     #[arg(long)]
     pub query_max_rows: Option<String>,
@@ -87,6 +90,7 @@ const KEYS: &[&str] = &[
     "max_body_bytes",
     "query_timeout",
     "query_memory_limit",
+    "query_metadata_cache",
     "query_max_rows",
     "site_dir",
     "geoip_database",
@@ -107,6 +111,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub query_timeout: Duration,
     pub query_memory_limit: usize,
+    pub query_metadata_cache: usize,
     pub query_max_rows: usize,
     pub site_dir: Option<PathBuf>,
     pub geoip_database: Option<PathBuf>,
@@ -168,6 +173,11 @@ impl Config {
                 "query_memory_limit",
                 pick("query_memory_limit", &args.query_memory_limit),
                 2 << 30,
+            )?,
+            query_metadata_cache: bytes(
+                "query_metadata_cache",
+                pick("query_metadata_cache", &args.query_metadata_cache),
+                512 << 20,
             )?,
             query_max_rows: bytes("query_max_rows", pick("query_max_rows", &args.query_max_rows), 1_000_000)?,
             site_dir: pick("site_dir", &args.site_dir).map(PathBuf::from),

@@ -145,6 +145,7 @@ async fn serve(config: Config) -> Result<()> {
         QueryConfig {
             timeout: config.query_timeout,
             memory_limit: config.query_memory_limit,
+            metadata_cache_limit: config.query_metadata_cache,
             max_rows: config.query_max_rows,
             ..Default::default()
         },

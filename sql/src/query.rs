@@ -59,6 +59,9 @@ pub struct QueryConfig {
     pub timeout: Duration,
     /// Bytes all running queries may hold together (DataFusion memory pool).
     pub memory_limit: usize,
+    /// Bytes of parsed Parquet footers and page indexes kept across queries. When the files'
+    /// metadata does not fit, every query parses footers and page indexes again.
+    pub metadata_cache_limit: usize,
     pub max_rows: usize,
     pub target_partitions: usize,
 }
@@ -68,6 +71,7 @@ impl Default for QueryConfig {
         Self {
             timeout: Duration::from_secs(30),
             memory_limit: 2 << 30,
+            metadata_cache_limit: 512 << 20,
             max_rows: 1_000_000,
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
@@ -110,7 +114,10 @@ pub struct QueryService {
 impl QueryService {
     pub fn new(engine: Arc<Engine>, config: QueryConfig) -> Result<Self, QueryError> {
         let store_url = ObjectStoreUrl::parse(STORE_URL)?;
-        let runtime = RuntimeEnvBuilder::new().with_memory_limit(config.memory_limit, 1.0).build_arc()?;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(config.memory_limit, 1.0)
+            .with_metadata_cache_limit(config.metadata_cache_limit)
+            .build_arc()?;
         runtime.register_object_store(store_url.as_ref(), engine.store());
         let optimizer_rules = crate::count_with_distinct::optimizer_rules();
         let physical_optimizer_rules = crate::sorted_window::physical_optimizer_rules();
@@ -184,6 +191,9 @@ impl QueryService {
         metrics::counter!("footfall_queries_total", "outcome" => if result.is_ok() { "ok" } else { "error" })
             .increment(1);
         metrics::histogram!("footfall_query_seconds").record(elapsed.as_secs_f64());
+        // Fewer cached files than stored ones means the cache is too small for the data.
+        metrics::gauge!("footfall_query_metadata_cache_files")
+            .set(self.runtime.cache_manager.get_file_metadata_cache().len() as f64);
         let (schema, batches, rows) = result?;
         Ok(QueryOutput { schema, batches, rows, files_scanned: stats.files_scanned(), elapsed })
     }
