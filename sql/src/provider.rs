@@ -360,3 +360,30 @@ impl TableProvider for EventsTable {
         UnionExec::try_new(plans)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::{col, lit};
+
+    use super::*;
+
+    /// The scan turns page indexes on only for the filters they can act on: a kind of event or a
+    /// session (see `scan`); with any other filter they were measured slower.
+    #[test]
+    fn page_indexes_are_used_for_kind_and_session_filters_only() {
+        let page_index = |filters: &[Expr]| {
+            let p = Pruning::from_filters(filters);
+            p.sessions.is_some() || p.event_types
+        };
+        assert!(page_index(&[col("event_type").eq(lit("pageview"))]));
+        assert!(page_index(&[lit("vitals").eq(col("event_type"))]));
+        assert!(page_index(&[col("event_type").in_list(vec![lit("error"), lit("event")], false)]));
+        assert!(page_index(&[col("project_id").eq(lit("site1")).and(col("event_type").eq(lit("error")))]));
+        assert!(page_index(&[col("session_id").eq(lit("9571bf3e1145d71c"))]));
+
+        assert!(!page_index(&[]));
+        assert!(!page_index(&[col("project_id").eq(lit("site1")), col("is_bot").eq(lit(false))]));
+        assert!(!page_index(&[col("event_type").not_eq(lit("pageview"))]));
+        assert!(!page_index(&[col("event_type").in_list(vec![lit("error")], true)]));
+    }
+}
