@@ -2,14 +2,18 @@
 //! the read-only guard, query limits and result encoding. See `docs/architecture.md`.
 
 pub mod count_with_distinct;
+pub mod first_row;
 pub mod format;
 pub mod funnel;
 pub mod guard;
 pub mod page_index_reader;
 pub mod provider;
 pub mod query;
+#[cfg(test)]
+mod rule_tests;
 pub mod sorted_window;
 pub mod to_char;
+pub mod top_row_per_partition;
 pub mod views;
 
 pub use format::{encode_results, ResultFormat};

@@ -119,7 +119,8 @@ impl QueryService {
             .with_metadata_cache_limit(config.metadata_cache_limit)
             .build_arc()?;
         runtime.register_object_store(store_url.as_ref(), engine.store());
-        let optimizer_rules = crate::count_with_distinct::optimizer_rules();
+        let mut optimizer_rules = crate::count_with_distinct::optimizer_rules();
+        crate::top_row_per_partition::add_to(&mut optimizer_rules);
         let physical_optimizer_rules = crate::sorted_window::physical_optimizer_rules();
         Ok(Self { engine, runtime, store_url, config, optimizer_rules, physical_optimizer_rules })
     }
