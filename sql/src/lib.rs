@@ -6,6 +6,7 @@ pub mod first_row;
 pub mod format;
 pub mod funnel;
 pub mod guard;
+pub mod ordered_first_last;
 pub mod page_index_reader;
 pub mod provider;
 pub mod query;

@@ -121,6 +121,7 @@ impl QueryService {
         runtime.register_object_store(store_url.as_ref(), engine.store());
         let mut optimizer_rules = crate::count_with_distinct::optimizer_rules();
         crate::top_row_per_partition::add_to(&mut optimizer_rules);
+        crate::ordered_first_last::add_to(&mut optimizer_rules);
         let physical_optimizer_rules = crate::sorted_window::physical_optimizer_rules();
         Ok(Self { engine, runtime, store_url, config, optimizer_rules, physical_optimizer_rules })
     }
