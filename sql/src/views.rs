@@ -168,6 +168,8 @@ FROM timed
 ";
 
 /// One row per session, from every event of it. Bot and spam verdicts hold for the whole session.
+/// The events are reduced to one row per session before the page views' row joins them: joining
+/// first carried every event of the project (ten times the page views) through the join.
 const ALL_SESSIONS: &str = "
 WITH pv AS (
   SELECT project_id, session_id,
@@ -181,47 +183,65 @@ WITH pv AS (
     sum(error_count) AS error_count
   FROM all_pageviews
   GROUP BY project_id, session_id
+),
+ev AS (
+  SELECT project_id, session_id,
+    first_value(visitor_id ORDER BY added_iso) AS visitor_id,
+    min(added_iso) AS started_at,
+    max(added_iso) AS ended_at,
+    count(*) FILTER (WHERE event_type = 'event') AS custom_events,
+    count(*) FILTER (WHERE event_type = 'error') AS errors,
+    first_value(hostname ORDER BY added_iso) AS hostname,
+    first_value(referrer ORDER BY added_iso) AS referrer,
+    first_value(referrer_domain ORDER BY added_iso) AS referrer_domain,
+    first_value(referrer_category ORDER BY added_iso) AS referrer_category,
+    first_value(utm_source ORDER BY added_iso) AS utm_source,
+    first_value(utm_medium ORDER BY added_iso) AS utm_medium,
+    first_value(utm_campaign ORDER BY added_iso) AS utm_campaign,
+    first_value(click_id_type ORDER BY added_iso) AS click_id_type,
+    first_value(country_code ORDER BY added_iso) AS country_code,
+    first_value(region ORDER BY added_iso) AS region,
+    first_value(city ORDER BY added_iso) AS city,
+    first_value(language ORDER BY added_iso) AS language,
+    first_value(device_type ORDER BY added_iso) AS device_type,
+    first_value(browser_name ORDER BY added_iso) AS browser_name,
+    first_value(os_name ORDER BY added_iso) AS os_name,
+    min(revenue_currency) AS min_currency,
+    max(revenue_currency) AS max_currency,
+    sum(revenue_amount) AS revenue_sum,
+    bool_or(is_bot) AS is_bot,
+    bool_or(is_spam) AS is_spam
+  FROM events
+  GROUP BY project_id, session_id
 )
 SELECT
-  e.session_id, e.project_id,
-  first_value(e.visitor_id ORDER BY e.added_iso) AS visitor_id,
-  min(e.added_iso) AS started_at,
-  max(e.added_iso) AS ended_at,
+  ev.session_id, ev.project_id,
+  ev.visitor_id,
+  ev.started_at,
+  ev.ended_at,
   -- Page views' span plus the last page's time, or first to last event if that is longer.
-  greatest(max(pv.duration_ms), CAST(max(e.added_iso) AS BIGINT) - CAST(min(e.added_iso) AS BIGINT)) AS duration_ms,
-  CAST(coalesce(max(pv.pageviews), 0) AS INT) AS pageviews,
-  CAST(count(*) FILTER (WHERE e.event_type = 'event') AS INT) AS custom_events,
-  coalesce(max(pv.pageviews), 0) = 1 AS is_bounce,
-  max(pv.entry_page) AS entry_page,
-  max(pv.exit_page) AS exit_page,
-  first_value(e.hostname ORDER BY e.added_iso) AS hostname,
-  first_value(e.referrer ORDER BY e.added_iso) AS referrer,
-  first_value(e.referrer_domain ORDER BY e.added_iso) AS referrer_domain,
-  first_value(e.referrer_category ORDER BY e.added_iso) AS referrer_category,
-  first_value(e.utm_source ORDER BY e.added_iso) AS utm_source,
-  first_value(e.utm_medium ORDER BY e.added_iso) AS utm_medium,
-  first_value(e.utm_campaign ORDER BY e.added_iso) AS utm_campaign,
-  first_value(e.click_id_type ORDER BY e.added_iso) AS click_id_type,
-  first_value(e.country_code ORDER BY e.added_iso) AS country_code,
-  first_value(e.region ORDER BY e.added_iso) AS region,
-  first_value(e.city ORDER BY e.added_iso) AS city,
-  first_value(e.language ORDER BY e.added_iso) AS language,
-  first_value(e.device_type ORDER BY e.added_iso) AS device_type,
-  first_value(e.browser_name ORDER BY e.added_iso) AS browser_name,
-  first_value(e.os_name ORDER BY e.added_iso) AS os_name,
-  max(pv.active_time_ms) AS active_time_ms,
-  CAST(count(*) FILTER (WHERE e.event_type = 'error') AS INT) AS error_count,
-  count(*) FILTER (WHERE e.event_type = 'error') > 0 AS had_errors,
+  greatest(pv.duration_ms, CAST(ev.ended_at AS BIGINT) - CAST(ev.started_at AS BIGINT)) AS duration_ms,
+  CAST(coalesce(pv.pageviews, 0) AS INT) AS pageviews,
+  CAST(ev.custom_events AS INT) AS custom_events,
+  coalesce(pv.pageviews, 0) = 1 AS is_bounce,
+  pv.entry_page,
+  pv.exit_page,
+  ev.hostname, ev.referrer, ev.referrer_domain, ev.referrer_category,
+  ev.utm_source, ev.utm_medium, ev.utm_campaign, ev.click_id_type,
+  ev.country_code, ev.region, ev.city, ev.language,
+  ev.device_type, ev.browser_name, ev.os_name,
+  pv.active_time_ms,
+  CAST(ev.errors AS INT) AS error_count,
+  ev.errors > 0 AS had_errors,
   -- A total only when the session's revenue is in one currency: amounts in different currencies
   -- do not add up, and no exchange rate is known here.
-  CASE WHEN min(e.revenue_currency) = max(e.revenue_currency) THEN sum(e.revenue_amount) END AS revenue_amount,
-  CASE WHEN min(e.revenue_currency) = max(e.revenue_currency) THEN min(e.revenue_currency) END AS revenue_currency,
-  coalesce(bool_or(pv.is_bot), bool_or(e.is_bot), false) AS is_bot,
-  max(pv.bot_type) AS bot_type,
-  coalesce(bool_or(pv.is_spam), bool_or(e.is_spam), false) AS is_spam
-FROM events e
-LEFT JOIN pv ON e.project_id = pv.project_id AND e.session_id = pv.session_id
-GROUP BY e.project_id, e.session_id
+  CASE WHEN ev.min_currency = ev.max_currency THEN ev.revenue_sum END AS revenue_amount,
+  CASE WHEN ev.min_currency = ev.max_currency THEN ev.min_currency END AS revenue_currency,
+  coalesce(pv.is_bot, ev.is_bot, false) AS is_bot,
+  pv.bot_type,
+  coalesce(pv.is_spam, ev.is_spam, false) AS is_spam
+FROM ev
+LEFT JOIN pv ON ev.project_id = pv.project_id AND ev.session_id = pv.session_id
 ";
 
 /// The brief's `user_paths`: each human page view in its session's sequence.
