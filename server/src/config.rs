@@ -58,7 +58,8 @@ pub struct ServeArgs {
     /// Longest a query may run (seconds, or e.g. 2m) [default: 30].
     #[arg(long)]
     pub query_timeout: Option<String>,
-    /// Memory all running queries may use together [default: 2GiB].
+    /// Memory all running queries may use together [default: a quarter of the machine's (or the
+    /// cgroup's) memory, at least 2GiB].
     #[arg(long)]
     pub query_memory_limit: Option<String>,
     /// Memory for the Parquet footers and page indexes kept between queries [default: 512MiB].
@@ -172,7 +173,7 @@ impl Config {
             query_memory_limit: bytes(
                 "query_memory_limit",
                 pick("query_memory_limit", &args.query_memory_limit),
-                2 << 30,
+                default_query_memory_limit(),
             )?,
             query_metadata_cache: bytes(
                 "query_metadata_cache",
@@ -236,6 +237,32 @@ fn bytes(option: &'static str, value: Option<String>, default: usize) -> Result<
         .map_err(|e| ConfigError::Invalid { option, message: format!("{value:?}: {e}") })
 }
 
+/// The query pool when none is set: a quarter of the memory the process may use (the machine's,
+/// or its cgroup's limit when lower), never under 2 GiB. The pool fills well before the process
+/// holds that much: DataFusion counts a Utf8View buffer shared by several batches once per batch,
+/// and the `sessions` view over a project of 5M events overflows a 2 GiB pool at 1.55 GB of RSS.
+fn default_query_memory_limit() -> usize {
+    const FLOOR: usize = 2 << 30;
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let machine = read("/proc/meminfo").and_then(|m| mem_total(&m));
+    // cgroup v2, then v1; "max" or a huge v1 number means no limit of its own.
+    let cgroup = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+        .into_iter()
+        .find_map(|p| read(p).and_then(|v| v.trim().parse::<usize>().ok()));
+    let usable = match (machine, cgroup) {
+        (Some(m), Some(c)) => Some(m.min(c)),
+        (m, c) => m.or(c),
+    };
+    usable.map_or(FLOOR, |bytes| (bytes / 4).max(FLOOR))
+}
+
+/// `MemTotal` of a `/proc/meminfo` text, in bytes.
+fn mem_total(meminfo: &str) -> Option<usize> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 fn duration(option: &'static str, value: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
     let Some(value) = value else { return Ok(default) };
     let trimmed = value.trim();
@@ -296,6 +323,18 @@ mod tests {
         };
         let err = Config::resolve_from(&args, &HashMap::new(), &HashMap::new()).unwrap_err();
         assert!(err.to_string().contains("flush_bytes"), "{err}");
+    }
+
+    #[test]
+    fn query_pool_defaults_to_a_quarter_of_memory_but_at_least_2_gib() {
+        let meminfo = "MemTotal:       24576000 kB\nMemFree:         1000 kB\n";
+        assert_eq!(mem_total(meminfo), Some(24_576_000 * 1024));
+        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
+        let pool = default_query_memory_limit();
+        assert!(pool >= 2 << 30, "{pool}");
+        if let Some(total) = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| mem_total(&m)) {
+            assert!(pool <= (total / 4).max(2 << 30), "{pool} of {total}");
+        }
     }
 
     #[test]

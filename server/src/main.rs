@@ -182,7 +182,13 @@ async fn serve(config: Config) -> Result<()> {
 
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, storage = %location, data_dir = %config.data_dir.display(), "listening");
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        storage = %location,
+        data_dir = %config.data_dir.display(),
+        query_memory_limit = config.query_memory_limit,
+        "listening"
+    );
     axum::serve(
         listener,
         footfall_server::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
