@@ -205,9 +205,15 @@ impl FirstRowGroups {
         Ok(interleave(&sources, &indices)?)
     }
 
-    /// Replaces the retained arrays by one holding just the current winners.
+    /// Replaces the retained arrays by one holding just the current winners. `interleave` of
+    /// string views keeps pointing into the inputs' buffers, so those are copied out (`gc`).
     fn compact(&mut self) -> Result<()> {
         let values = self.gather(self.winners.len())?;
+        let values: ArrayRef = match values.data_type() {
+            DataType::Utf8View => Arc::new(values.as_string_view().gc()),
+            DataType::BinaryView => Arc::new(values.as_binary_view().gc()),
+            _ => values,
+        };
         for (group, winner) in self.winners.iter_mut().enumerate() {
             if winner.0 != UNSET {
                 *winner = (0, group as u32);
@@ -447,6 +453,29 @@ mod tests {
         )
         .expect("update");
         assert_eq!(strings(&acc.evaluate(EmitTo::All).expect("evaluate")), vec![Some("c".into())]);
+    }
+
+    #[test]
+    fn compacted_string_views_hold_only_the_winners_bytes() {
+        let mut acc = FirstRowGroups::try_new(DataType::Utf8View, &[DataType::Int64], &[SortOptions::default()])
+            .expect("accumulator");
+        let rows = 8192usize;
+        for b in 0..12i64 {
+            // Long strings (not inlined in the views): each batch has its own ~400 KB buffer.
+            let values: arrow::array::StringViewArray =
+                (0..rows).map(|i| Some(format!("{:0>48}", b * rows as i64 + i as i64))).collect();
+            let keys = Int64Array::from(vec![-b; rows]);
+            let group_of: Vec<usize> = (0..rows).map(|i| i % 4).collect();
+            acc.update_batch(&[Arc::new(values), Arc::new(keys)], &group_of, None, 4).expect("update");
+        }
+        // Every batch improves every group, so each is retained until the slack is exceeded.
+        assert!(acc.arrays.len() < 12, "compaction ran: {} arrays", acc.arrays.len());
+        let compacted = acc.arrays[0].as_string_view();
+        let buffered: usize = compacted.data_buffers().iter().map(|b| b.len()).sum();
+        assert!(buffered <= 4 * 48, "{buffered} bytes kept for 4 winners");
+        let winners = acc.evaluate(EmitTo::All).expect("evaluate");
+        let last = 11 * rows as i64;
+        assert_eq!(winners.as_string_view().value(2), format!("{:0>48}", last + 2));
     }
 
     #[test]
