@@ -8,8 +8,10 @@
 //! session index) per stored event, and checks with SQL that every acknowledged event is there.
 //!
 //! `--beacons` sends single Plausible-style events to `POST /api/event` for `--duration` seconds
-//! over many connections instead, as browsers do.
+//! over many connections instead, as browsers do, through a lean keep-alive client (`http1.rs`) so
+//! that the load generator does not take the CPU the server is measured on.
 
+mod http1;
 mod server;
 mod workload;
 
@@ -735,7 +737,6 @@ async fn run_beacons(ctx: &Bench) -> Result<(Value, bool)> {
     let (disk_before, count_before) = measure_before(ctx).await?;
     let totals = Arc::new(SendTotals::default());
     let latencies = Arc::new(Mutex::new(Latencies::default()));
-    let url = format!("{}/api/event", ctx.server.base);
     let cpu = CpuMeter::start(ctx.server.pid);
     let sampler = MemorySampler::start(ctx.server.pid);
     let stop_progress = Arc::new(AtomicBool::new(false));
@@ -747,53 +748,40 @@ async fn run_beacons(ctx: &Bench) -> Result<(Value, bool)> {
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(connections);
     for c in 0..connections {
-        let client = http_client()?;
-        let (beacons, totals, latencies, url, done_progress) =
-            (beacons.clone(), totals.clone(), latencies.clone(), url.clone(), done_progress.clone());
+        let mut connection = http1::Connection::new(&ctx.server.base)?;
+        let (beacons, totals, latencies, done_progress) =
+            (beacons.clone(), totals.clone(), latencies.clone(), done_progress.clone());
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             let mut i = c * 7919;
             while Instant::now() < deadline {
                 i += 1;
-                let body = beacons.bodies[i % beacons.bodies.len()].clone();
+                let body = &beacons.bodies[i % beacons.bodies.len()];
                 let ua = &beacons.user_agents[(i / 3) % beacons.user_agents.len()];
                 let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .header("content-type", "text/plain")
-                    .header("user-agent", ua)
-                    .body(body)
-                    .send()
-                    .await;
-                let response = match response {
-                    Ok(r) => r,
+                let headers = [("content-type", "text/plain"), ("user-agent", ua.as_str())];
+                let answer = match connection.post("/api/event", &headers, body).await {
+                    Ok(a) => a,
                     Err(e) => {
                         totals.error(format!("beacon: {e}"));
                         continue;
                     }
                 };
-                let status = response.status();
-                if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-                    totals.throttled.fetch_add(1, Ordering::Relaxed);
-                    let wait = retry_after(&response);
-                    let _ = response.bytes().await;
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-                let dropped = response.headers().contains_key("x-footfall-dropped");
-                let body = response.bytes().await;
                 let elapsed = sent.elapsed();
-                match body {
-                    Ok(_) if status.is_success() && dropped => {
+                match answer.status {
+                    429 => {
+                        totals.throttled.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(answer.retry_after()).await;
+                    }
+                    200..=299 if answer.header("x-footfall-dropped").is_some() => {
                         totals.error("beacon dropped: the server knows no project for the domain".into());
                     }
-                    Ok(_) if status.is_success() => {
+                    200..=299 => {
                         mine.push(elapsed.as_micros() as u64);
                         totals.acked.fetch_add(1, Ordering::Relaxed);
                         done_progress.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(body) => totals.error(format!("beacon: {status} {}", String::from_utf8_lossy(&body))),
-                    Err(e) => totals.error(format!("beacon: {status}, reading the answer: {e}")),
+                    status => totals.error(format!("beacon: {status} {}", String::from_utf8_lossy(&answer.body))),
                 }
             }
             latencies.lock().unwrap().0.extend(mine);
