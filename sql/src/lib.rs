@@ -12,6 +12,7 @@ pub mod provider;
 pub mod query;
 #[cfg(test)]
 mod rule_tests;
+pub mod shared_subplan;
 pub mod sorted_window;
 pub mod to_char;
 pub mod top_row_per_partition;

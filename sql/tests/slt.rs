@@ -455,6 +455,21 @@ async fn filters_reach_the_parquet_scan_once() {
     assert!(!physical.contains("FilterExec: project_id"), "project_id filtered row by row:\n{physical}");
 }
 
+/// A CTE aggregated once and used twice is planned as one computation over files and buffer: the
+/// two scans of `events` the inlined CTE makes are identical, so the service shares them
+/// (`sql/src/shared_subplan.rs`). `aggregates.slt` pins the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cte_used_twice_is_shared_over_files_and_buffer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = service(dir.path(), committed_events(), buffered_events()).await;
+    let sql = "WITH per AS (SELECT session_id, count(*) AS n FROM events GROUP BY session_id) \
+        SELECT p.session_id, c.sessions FROM per p JOIN (SELECT n, count(*) AS sessions FROM per GROUP BY n) c ON p.n = c.n";
+    let explained = service.run(&format!("EXPLAIN {sql}"), &QueryScope::AllProjects).await.expect("explain");
+    let rows = render(&explained.batches).expect("render");
+    let physical = rows.iter().find(|r| r[0] == "physical_plan").map(|r| r[1].clone()).expect("physical plan");
+    assert_eq!(physical.matches("SharedSubplanExec: id=0").count(), 2, "{physical}");
+}
+
 /// Project filters are answered by choosing files and buffered batches, in every shape the scan
 /// declares exact, and whatever else the query says is still applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
