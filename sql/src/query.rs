@@ -124,6 +124,7 @@ impl QueryService {
         crate::ordered_first_last::add_to(&mut optimizer_rules);
         let mut physical_optimizer_rules = crate::sorted_window::physical_optimizer_rules();
         crate::shared_subplan::add_to(&mut physical_optimizer_rules);
+        crate::compact_views::add_to(&mut physical_optimizer_rules);
         Ok(Self { engine, runtime, store_url, config, optimizer_rules, physical_optimizer_rules })
     }
 

@@ -470,6 +470,20 @@ async fn a_cte_used_twice_is_shared_over_files_and_buffer() {
     assert_eq!(physical.matches("SharedSubplanExec: id=0").count(), 2, "{physical}");
 }
 
+/// A full sort over string columns gets its input's strings copied out of shared page buffers
+/// first (`sql/src/compact_views.rs`), so the sorter's memory account is what it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sorts_over_strings_hold_compacted_batches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = service(dir.path(), committed_events(), buffered_events()).await;
+    let sql = "SELECT session_id, path, lead(path) OVER (PARTITION BY session_id ORDER BY added_iso DESC) FROM events";
+    let explained = service.run(&format!("EXPLAIN {sql}"), &QueryScope::AllProjects).await.expect("explain");
+    let rows = render(&explained.batches).expect("render");
+    let physical = rows.iter().find(|r| r[0] == "physical_plan").map(|r| r[1].clone()).expect("physical plan");
+    let sort = physical.lines().position(|l| l.contains("SortExec")).unwrap_or_else(|| panic!("no sort:\n{physical}"));
+    assert!(physical.lines().nth(sort + 1).is_some_and(|l| l.contains("CompactStringViewsExec")), "{physical}");
+}
+
 /// Project filters are answered by choosing files and buffered batches, in every shape the scan
 /// declares exact, and whatever else the query says is still applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
