@@ -13,6 +13,7 @@ pub mod provider;
 pub mod query;
 #[cfg(test)]
 mod rule_tests;
+pub mod session_runs;
 pub mod shared_subplan;
 pub mod sorted_window;
 pub mod to_char;

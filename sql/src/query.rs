@@ -125,6 +125,7 @@ impl QueryService {
         let mut physical_optimizer_rules = crate::sorted_window::physical_optimizer_rules();
         crate::shared_subplan::add_to(&mut physical_optimizer_rules);
         crate::compact_views::add_to(&mut physical_optimizer_rules);
+        crate::session_runs::add_to(&mut physical_optimizer_rules);
         Ok(Self { engine, runtime, store_url, config, optimizer_rules, physical_optimizer_rules })
     }
 
