@@ -33,9 +33,8 @@ use futures::StreamExt;
 
 /// Inserts [`CompactStringViews`] into DataFusion's physical rules, after the passes that place
 /// sorts and before the final checks.
-pub fn add_to(rules: &mut Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>) {
-    let at = rules.iter().position(|r| r.name() == "EnsureCooperative").unwrap_or(rules.len());
-    rules.insert(at, Arc::new(CompactStringViews));
+pub fn add_to(rules: &mut crate::physical_rules::PhysicalRules) {
+    crate::physical_rules::insert_before(rules, "EnsureCooperative", Arc::new(CompactStringViews));
 }
 
 #[derive(Debug)]

@@ -9,6 +9,7 @@ pub mod funnel;
 pub mod guard;
 pub mod ordered_first_last;
 pub mod page_index_reader;
+pub mod physical_rules;
 pub mod provider;
 pub mod query;
 #[cfg(test)]

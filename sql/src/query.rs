@@ -122,10 +122,7 @@ impl QueryService {
         let mut optimizer_rules = crate::count_with_distinct::optimizer_rules();
         crate::top_row_per_partition::add_to(&mut optimizer_rules);
         crate::ordered_first_last::add_to(&mut optimizer_rules);
-        let mut physical_optimizer_rules = crate::sorted_window::physical_optimizer_rules();
-        crate::shared_subplan::add_to(&mut physical_optimizer_rules);
-        crate::compact_views::add_to(&mut physical_optimizer_rules);
-        crate::session_runs::add_to(&mut physical_optimizer_rules);
+        let physical_optimizer_rules = crate::physical_rules::all();
         Ok(Self { engine, runtime, store_url, config, optimizer_rules, physical_optimizer_rules })
     }
 

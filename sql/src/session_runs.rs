@@ -45,9 +45,8 @@ const KIND: &str = "event_type";
 
 /// Inserts [`SessionRunPartials`] into DataFusion's physical rules, last before the final checks:
 /// no rule after it may build on the order it claims.
-pub fn add_to(rules: &mut Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>) {
-    let at = rules.iter().position(|r| r.name() == "SanityCheckPlan").unwrap_or(rules.len());
-    rules.insert(at, Arc::new(SessionRunPartials));
+pub fn add_to(rules: &mut crate::physical_rules::PhysicalRules) {
+    crate::physical_rules::insert_before(rules, "SanityCheckPlan", Arc::new(SessionRunPartials));
 }
 
 #[derive(Debug)]

@@ -40,9 +40,8 @@ use futures::{FutureExt, StreamExt};
 
 /// Inserts [`ShareRepeatedSubplans`] into DataFusion's physical rules, before the pass that
 /// attaches dynamic filters.
-pub fn add_to(rules: &mut Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>) {
-    let at = rules.iter().position(|r| r.name() == "EnsureCooperative").unwrap_or(rules.len());
-    rules.insert(at, Arc::new(ShareRepeatedSubplans));
+pub fn add_to(rules: &mut crate::physical_rules::PhysicalRules) {
+    crate::physical_rules::insert_before(rules, "EnsureCooperative", Arc::new(ShareRepeatedSubplans));
 }
 
 #[derive(Debug)]

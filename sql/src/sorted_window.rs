@@ -391,8 +391,7 @@ impl PhysicalOptimizerRule for SortedWindowRule {
 /// DataFusion's default physical rules with [`SortedWindowRule`] before the final sanity check.
 pub fn physical_optimizer_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
-    let at = rules.iter().position(|r| r.name() == "SanityCheckPlan").unwrap_or(rules.len());
-    rules.insert(at, Arc::new(SortedWindowRule));
+    crate::physical_rules::insert_before(&mut rules, "SanityCheckPlan", Arc::new(SortedWindowRule));
     rules
 }
 
