@@ -269,6 +269,11 @@ def render(res, notes, svg_name, results_name, doc="benchmarks"):
           f"{mib(b['server'].get('peak_rss_bytes'))}; server CPU {b['server'].get('cpu_secs')} s, load generator "
           f"{b.get('client_cpu_secs')} s, other processes {b.get('other_cpu_secs')} s"
           f"{' (**not clean**: %.2f cores used by others)' % (b['other_cpu_secs'] / b['wall_secs']) if (b.get('other_cpu_secs') or 0) / b['wall_secs'] > 0.2 else ''}.")
+        if b.get("acked") and b["server"].get("cpu_secs"):
+            w(f"Server CPU per beacon: {b['server']['cpu_secs'] / b['acked'] * 1e6:.1f} µs; load generator "
+              f"{(b.get('client_cpu_secs') or 0) / b['acked'] * 1e6:.1f} µs. Each connection sends its next beacon "
+              "once the answer is in, through a plain HTTP/1.1 client (one write and one read per request, as "
+              "`wrk` does), so the load generator leaves the server most of the two cores.")
         w("")
 
     w("## Storage")
