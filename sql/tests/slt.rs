@@ -484,6 +484,27 @@ async fn sorts_over_strings_hold_compacted_batches() {
     assert!(physical.lines().nth(sort + 1).is_some_and(|l| l.contains("CompactStringViewsExec")), "{physical}");
 }
 
+/// The brief's per-session views compute every window over rows sorted by session in one pass
+/// (`sql/src/sorted_window.rs`): DataFusion's `WindowAggExec` spent ≈ 1 µs per session and
+/// function, most of a `pageviews` query's time. `pageviews.slt` and `brief/` pin the answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_views_windows_run_without_a_state_per_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = service(dir.path(), committed_events(), buffered_events()).await;
+    for sql in [
+        "SELECT * FROM pageviews",
+        "SELECT path, count(*) FROM pageviews GROUP BY path",
+        "SELECT * FROM sessions",
+        "SELECT * FROM user_paths",
+    ] {
+        let explained = service.run(&format!("EXPLAIN {sql}"), &QueryScope::AllProjects).await.expect("explain");
+        let rows = render(&explained.batches).expect("render");
+        let physical = rows.iter().find(|r| r[0] == "physical_plan").map(|r| r[1].clone()).expect("physical plan");
+        assert!(physical.contains("SortedWindowExec"), "{sql}:\n{physical}");
+        assert!(!physical.contains("WindowAggExec"), "{sql}:\n{physical}");
+    }
+}
+
 /// Project filters are answered by choosing files and buffered batches, in every shape the scan
 /// declares exact, and whatever else the query says is still applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
