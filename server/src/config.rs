@@ -239,10 +239,11 @@ fn bytes(option: &'static str, value: Option<String>, default: usize) -> Result<
 
 /// The query pool when none is set: a quarter of the memory the process may use (the machine's,
 /// or its cgroup's limit when lower), never under 2 GiB. The pool can fill before the process
-/// holds that much: DataFusion counts a Utf8View buffer shared by several batches once per batch.
-/// Sorts get compacted batches (`footfall_sql::compact_views`), which brought the `sessions` view
-/// over a project of 5M events back under a 2 GiB pool, but other buffering operators still count
-/// so; a quarter of the machine leaves them room where there is room.
+/// holds that much: DataFusion counts a buffer shared by several batches (a Utf8View page buffer,
+/// an aggregate's emission handed on in slices) once per batch. Sorts and hash-join build sides
+/// get compacted batches (`footfall_sql::compact_batches`), which brought the `sessions` view over
+/// a project of 5M events back under a 2 GiB pool, but other buffering operators still count so; a
+/// quarter of the machine leaves them room where there is room.
 fn default_query_memory_limit() -> usize {
     const FLOOR: usize = 2 << 30;
     let read = |path: &str| std::fs::read_to_string(path).ok();

@@ -16,7 +16,7 @@ pub fn insert_before(rules: &mut PhysicalRules, anchor: &str, rule: Arc<dyn Phys
 pub fn all() -> PhysicalRules {
     let mut rules = crate::sorted_window::physical_optimizer_rules();
     crate::shared_subplan::add_to(&mut rules);
-    crate::compact_views::add_to(&mut rules);
+    crate::compact_batches::add_to(&mut rules);
     crate::session_runs::add_to(&mut rules);
     rules
 }

@@ -471,7 +471,7 @@ async fn a_cte_used_twice_is_shared_over_files_and_buffer() {
 }
 
 /// A full sort over string columns gets its input's strings copied out of shared page buffers
-/// first (`sql/src/compact_views.rs`), so the sorter's memory account is what it holds.
+/// first (`sql/src/compact_batches.rs`), so the sorter's memory account is what it holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sorts_over_strings_hold_compacted_batches() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -481,7 +481,7 @@ async fn sorts_over_strings_hold_compacted_batches() {
     let rows = render(&explained.batches).expect("render");
     let physical = rows.iter().find(|r| r[0] == "physical_plan").map(|r| r[1].clone()).expect("physical plan");
     let sort = physical.lines().position(|l| l.contains("SortExec")).unwrap_or_else(|| panic!("no sort:\n{physical}"));
-    assert!(physical.lines().nth(sort + 1).is_some_and(|l| l.contains("CompactStringViewsExec")), "{physical}");
+    assert!(physical.lines().nth(sort + 1).is_some_and(|l| l.contains("CompactBatchesExec")), "{physical}");
 }
 
 /// The brief's per-session views compute every window over rows sorted by session in one pass
