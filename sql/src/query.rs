@@ -2,28 +2,33 @@
 //! table and its views → planning with DDL/DML/statements disabled → streamed execution under a
 //! timeout, a shared memory pool and a row cap.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::catalog::view::ViewTable;
+use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::Transformed;
+use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{LogicalPlan, TableScan, TableSource};
 use datafusion::optimizer::OptimizerRule;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use footfall_engine::{Engine, ProjectId};
+use footfall_engine::{Engine, ProjectId, Snapshot};
 use futures::StreamExt;
 use thiserror::Error;
+use tokio::sync::OnceCell;
 
 use crate::guard::{check_read_only, GuardError};
 use crate::provider::{EventsTable, ScanStats};
 
 const STORE_URL: &str = "footfall://storage/";
-
-/// Views over `events`, registered for every query. Later areas of the data model add theirs here.
 
 #[derive(Debug, Error)]
 pub enum QueryError {
@@ -109,7 +114,11 @@ pub struct QueryService {
     config: QueryConfig,
     optimizer_rules: Vec<Arc<dyn OptimizerRule + Send + Sync>>,
     physical_optimizer_rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
+    view_plans: OnceCell<ViewPlans>,
 }
+
+/// Each view's logical plan, by name, as planned from its SQL.
+type ViewPlans = HashMap<&'static str, LogicalPlan>;
 
 impl QueryService {
     pub fn new(engine: Arc<Engine>, config: QueryConfig) -> Result<Self, QueryError> {
@@ -123,11 +132,23 @@ impl QueryService {
         crate::top_row_per_partition::add_to(&mut optimizer_rules);
         crate::ordered_first_last::add_to(&mut optimizer_rules);
         let physical_optimizer_rules = crate::physical_rules::all();
-        Ok(Self { engine, runtime, store_url, config, optimizer_rules, physical_optimizer_rules })
+        Ok(Self {
+            engine,
+            runtime,
+            store_url,
+            config,
+            optimizer_rules,
+            physical_optimizer_rules,
+            view_plans: OnceCell::new(),
+        })
     }
 
     fn context(&self, scope: &QueryScope, stats: Arc<ScanStats>) -> Result<SessionContext, QueryError> {
         let snapshot = Arc::new(self.engine.snapshot(|p| scope.admits(p)));
+        self.context_over(snapshot, stats)
+    }
+
+    fn context_over(&self, snapshot: Arc<Snapshot>, stats: Arc<ScanStats>) -> Result<SessionContext, QueryError> {
         let config = SessionConfig::new()
             .with_target_partitions(self.config.target_partitions)
             .with_information_schema(false)
@@ -152,9 +173,58 @@ impl QueryService {
         Ok(ctx)
     }
 
-    async fn register_views(ctx: &SessionContext, query: &str) -> Result<(), QueryError> {
-        for (name, sql) in crate::views::needed_by(query)? {
-            let view = ctx.sql(sql).await?.into_view();
+    /// The views' logical plans, planned from their SQL once per process. Planning the brief's
+    /// view bodies was about half of a `pageviews` query's time when little data matched (23 ms
+    /// for an empty answer, against 1.3 ms on `events`). They are planned over an `events` that
+    /// sees no project, so a scan that a query failed to rebind would find nothing.
+    async fn view_plans(&self) -> Result<&ViewPlans, QueryError> {
+        self.view_plans
+            .get_or_try_init(|| async {
+                let nothing = Arc::new(self.engine.snapshot(|_| false));
+                let ctx = self.context_over(nothing, Arc::new(ScanStats::default()))?;
+                let mut plans = ViewPlans::new();
+                for (name, sql) in crate::views::VIEWS {
+                    let plan = ctx.sql(sql).await?.into_unoptimized_plan();
+                    ctx.register_table(*name, Arc::new(ViewTable::new(plan.clone(), Some(sql.to_string()))))?;
+                    plans.insert(name, plan);
+                }
+                Ok::<_, QueryError>(plans)
+            })
+            .await
+    }
+
+    /// Registers the views `query` reads, each a cached plan whose scans of `events` and of other
+    /// views are rebound to this query's tables (and so to its scope).
+    async fn register_views(&self, ctx: &SessionContext, query: &str) -> Result<(), QueryError> {
+        let needed = crate::views::needed_by(query)?;
+        if needed.is_empty() {
+            return Ok(());
+        }
+        let plans = self.view_plans().await?;
+        let events = provider_as_source(ctx.table_provider("events").await?);
+        let mut bound: HashMap<&str, Arc<dyn TableSource>> = HashMap::new();
+        for (name, sql) in needed {
+            let cached =
+                plans.get(name).ok_or_else(|| QueryError::Internal(format!("view {name} has no cached plan")))?;
+            let plan = cached
+                .clone()
+                .transform_up_with_subqueries(|node| {
+                    let LogicalPlan::TableScan(scan) = &node else { return Ok(Transformed::no(node)) };
+                    let table = scan.table_name.table();
+                    let source = if table == "events" {
+                        events.clone()
+                    } else if let Some(view) = bound.get(table) {
+                        view.clone()
+                    } else {
+                        return Err(DataFusionError::Internal(format!(
+                            "view {name} reads {table}, which is not bound"
+                        )));
+                    };
+                    Ok(Transformed::yes(LogicalPlan::TableScan(TableScan { source, ..scan.clone() })))
+                })?
+                .data;
+            let view: Arc<dyn TableProvider> = Arc::new(ViewTable::new(plan, Some(sql.to_string())));
+            bound.insert(name, provider_as_source(view.clone()));
             ctx.register_table(name, view)?;
         }
         Ok(())
@@ -167,7 +237,7 @@ impl QueryService {
         let stats = Arc::new(ScanStats::default());
         let ctx = self.context(scope, stats.clone())?;
         let work = async {
-            Self::register_views(&ctx, sql).await?;
+            self.register_views(&ctx, sql).await?;
             let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
             let df = ctx.sql_with_options(sql, options).await?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
