@@ -2,9 +2,12 @@
 
 use std::str::FromStr;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use arrow::json::writer::{make_encoder, EncoderOptions};
 use parquet::arrow::ArrowWriter;
 use parquet::errors::ParquetError;
 use thiserror::Error;
@@ -83,11 +86,12 @@ pub fn encode_results(
         }
         ResultFormat::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            let csv_schema = csv_schema(schema);
             if batches.is_empty() {
-                writer.write(&RecordBatch::new_empty(schema.clone()))?;
+                writer.write(&RecordBatch::new_empty(csv_schema.clone()))?;
             }
             for b in batches {
-                writer.write(b)?;
+                writer.write(&nested_as_json_text(b, &csv_schema)?)?;
             }
         }
         ResultFormat::Arrow => {
@@ -106,6 +110,56 @@ pub fn encode_results(
         }
     }
     Ok(out)
+}
+
+/// The schema a CSV answer is written in: nested columns (the `pageviews` view's
+/// `experiment_ids`, an `array_agg`) become text, since CSV has no nested values.
+fn csv_schema(schema: &SchemaRef) -> SchemaRef {
+    if !schema.fields().iter().any(|f| f.data_type().is_nested()) {
+        return schema.clone();
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type().is_nested() {
+            true => Field::new(f.name(), DataType::Utf8, true),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Writes each nested value as its JSON text (`["a","b"]`, `{"k":1}`), the form the JSON formats
+/// give it, so a CSV reader gets one unambiguous cell; a null stays an empty cell.
+fn nested_as_json_text(batch: &RecordBatch, csv_schema: &SchemaRef) -> Result<RecordBatch, FormatError> {
+    if Arc::ptr_eq(batch.schema_ref(), csv_schema) || !batch.columns().iter().any(|c| c.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let options = EncoderOptions::default().with_explicit_nulls(true);
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(batch.schema().fields())
+        .map(|(column, field)| {
+            if !column.data_type().is_nested() {
+                return Ok(column.clone());
+            }
+            let mut encoder = make_encoder(field, column.as_ref(), &options)?;
+            let mut text = StringBuilder::with_capacity(column.len(), column.len() * 16);
+            let mut value = Vec::new();
+            for row in 0..column.len() {
+                if column.is_null(row) {
+                    text.append_null();
+                    continue;
+                }
+                value.clear();
+                encoder.encode(row, &mut value);
+                text.append_value(String::from_utf8_lossy(&value));
+            }
+            Ok(Arc::new(text.finish()) as ArrayRef)
+        })
+        .collect::<Result<Vec<_>, ArrowError>>()?;
+    Ok(RecordBatch::try_new(csv_schema.clone(), columns)?)
 }
 
 #[cfg(test)]
@@ -150,5 +204,30 @@ mod tests {
             2
         );
         assert!("xml".parse::<ResultFormat>().is_err());
+    }
+
+    #[test]
+    fn csv_writes_nested_values_as_json_text() {
+        use arrow::array::{ListBuilder, StringViewBuilder};
+        let mut lists = ListBuilder::new(StringViewBuilder::new());
+        lists.values().append_value("exp-1");
+        lists.values().append_value("a \"quoted\", value");
+        lists.append(true);
+        lists.append(false);
+        lists.append(true);
+        let lists = lists.finish();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("experiment_ids", lists.data_type().clone(), true),
+        ]));
+        let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2, 3])), Arc::new(lists)])
+            .unwrap();
+        let csv = String::from_utf8(encode_results(ResultFormat::Csv, &schema, &[b]).unwrap()).unwrap();
+        assert_eq!(csv.lines().count(), 4, "{csv}");
+        assert_eq!(csv.lines().next(), Some("n,experiment_ids"));
+        assert_eq!(csv.lines().nth(1), Some(r#"1,"[""exp-1"",""a \""quoted\"", value""]""#));
+        assert_eq!(csv.lines().nth(2), Some("2,"));
+        assert_eq!(csv.lines().nth(3), Some("3,[]"));
+        assert!(encode_results(ResultFormat::Csv, &schema, &[]).unwrap().starts_with(b"n,experiment_ids\n"));
     }
 }

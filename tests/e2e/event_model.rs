@@ -114,6 +114,15 @@ fn every_event_type_reaches_the_brief_tables() {
     assert_eq!(pv["variant_ids"], json!(["B"]));
     assert_eq!(pv["is_bot"], json!(false));
 
+    // CSV has no lists: the whole view still exports, each list as its JSON text.
+    let resp = server.sql_request(&query, "SELECT * FROM pageviews WHERE page_id = 'pg1'", "csv");
+    let status = resp.status();
+    let csv = resp.text().expect("csv body");
+    assert_eq!(status, reqwest::StatusCode::OK, "{csv}");
+    assert!(csv.lines().next().unwrap_or_default().split(',').any(|c| c == "experiment_ids"), "{csv}");
+    let row = csv.lines().nth(1).unwrap_or_default();
+    assert!(row.contains(r#""[""pricing-table""]""#), "experiment_ids as JSON text: {row}");
+
     let mobile =
         one_row(&server, &query, "SELECT browser_name, os_name, device_type FROM pageviews WHERE page_id = 'pg2'");
     assert_eq!(value_str(&mobile["device_type"]), Some("mobile"));
