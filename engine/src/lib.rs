@@ -18,4 +18,4 @@ pub mod wal;
 pub use compaction::CompactionPolicy;
 pub use engine::{CompactionReport, Engine, EngineConfig, EngineError, FlushReport, Snapshot};
 pub use event::{Event, EventType};
-pub use ids::{Day, FileId, PartitionKey, ProjectId, SegmentId};
+pub use ids::{Day, FileId, PartitionKey, ProjectId, SegmentId, ShortId};

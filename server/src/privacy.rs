@@ -7,28 +7,29 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use chrono::{NaiveDate, Utc};
-use footfall_engine::ProjectId;
+use footfall_engine::{ProjectId, ShortId};
 
 use crate::metadata::{Metadata, MetadataError};
 
-/// A visitor's identity for one day: the first 64 bits of the keyed hash, stored as 16 hex digits.
+/// A visitor's identity for one day: the first 62 bits of the keyed hash, stored as a [`ShortId`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct VisitorId(u64);
+pub struct VisitorId(ShortId);
 
 impl VisitorId {
-    /// Reads the stored form back (16 lower-case hex digits); `None` for anything else.
+    /// Reads the stored form back; `None` for anything else. Ids stored before the short form
+    /// (16 hex digits of the hash's first 64 bits) read back as the same visitor.
     pub fn parse(text: &str) -> Option<Self> {
-        parse_hex64(text).map(Self)
+        ShortId::parse(text).or_else(|| parse_hex64(text).map(ShortId::from_bits)).map(Self)
     }
 }
 
 impl std::fmt::Display for VisitorId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}", self.0)
+        self.0.fmt(f)
     }
 }
 
-/// Exactly 16 lower-case hex digits, the form every generated id is stored in.
+/// Exactly 16 lower-case hex digits, the form generated ids were stored in before [`ShortId`].
 pub(crate) fn parse_hex64(text: &str) -> Option<u64> {
     let canonical = text.len() == 16 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     canonical.then(|| u64::from_str_radix(text, 16).ok()).flatten()
@@ -77,7 +78,7 @@ impl VisitorHasher {
         let hash = hasher.finalize();
         let mut first = [0u8; 8];
         first.copy_from_slice(&hash.as_bytes()[..8]);
-        Ok(VisitorId(u64::from_be_bytes(first)))
+        Ok(VisitorId(ShortId::from_bits(u64::from_be_bytes(first))))
     }
 }
 
@@ -93,9 +94,13 @@ mod tests {
         let q = ProjectId::new("q").unwrap();
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         let a = h.visitor_id(&p, ip, "UA").unwrap();
-        assert_eq!(a.to_string().len(), 16);
+        assert_eq!(a.to_string().len(), ShortId::LEN);
         assert_eq!(VisitorId::parse(&a.to_string()), Some(a));
         assert_eq!(VisitorId::parse("0123456789ABCDEF"), None);
+        assert_eq!(
+            VisitorId::parse("0123456789abcdef"),
+            VisitorId::parse(&ShortId::from_bits(0x0123_4567_89ab_cdef).to_string())
+        );
         assert_eq!(a, h.visitor_id(&p, ip, "UA").unwrap());
         assert_ne!(a, h.visitor_id(&p, ip, "UA2").unwrap());
         assert_ne!(a, h.visitor_id(&q, ip, "UA").unwrap());

@@ -5,30 +5,38 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use footfall_engine::ProjectId;
+use footfall_engine::{ProjectId, ShortId};
 
 use crate::privacy::{parse_hex64, VisitorId};
 
 pub const SESSION_TIMEOUT_MS: i64 = 30 * 60 * 1000;
 
-/// A session the server started: 64 random bits, stored as 16 hex digits.
+/// A session the server started: 62 random bits, stored as a [`ShortId`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SessionId(u64);
+pub enum SessionId {
+    Short(ShortId),
+    /// A session started before ids were short (16 hex digits), restored after an upgrade; it
+    /// keeps its id so that it is not split in two.
+    Hex(u64),
+}
 
 impl SessionId {
     fn random() -> Self {
-        Self(rand::random())
+        Self::Short(ShortId::from_bits(rand::random()))
     }
 
     /// Reads the stored form back; `None` for ids the server did not make (a sender's own).
     pub fn parse(text: &str) -> Option<Self> {
-        parse_hex64(text).map(Self)
+        ShortId::parse(text).map(Self::Short).or_else(|| parse_hex64(text).map(Self::Hex))
     }
 }
 
 impl std::fmt::Display for SessionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}", self.0)
+        match self {
+            Self::Short(id) => id.fmt(f),
+            Self::Hex(bits) => write!(f, "{bits:016x}"),
+        }
     }
 }
 
@@ -104,7 +112,7 @@ mod tests {
     use super::*;
 
     fn visitor(n: u64) -> VisitorId {
-        VisitorId::parse(&format!("{n:016x}")).unwrap()
+        VisitorId::parse(&ShortId::from_bits(n << 2).to_string()).unwrap()
     }
 
     #[test]
@@ -138,7 +146,10 @@ mod tests {
         t.restore(p.clone(), visitor(1), old, 10);
         t.restore(p.clone(), visitor(1), newer, 20);
         assert_eq!(t.assign(&p, visitor(1), 1000), newer);
-        assert_eq!(newer.to_string(), "00000000000000bb");
+        assert_eq!(newer.to_string(), "00000000000000bb", "a session from before short ids keeps its id");
         assert_eq!(SessionId::parse("newer"), None);
+        let fresh = t.assign(&p, visitor(2), 1000);
+        assert_eq!(fresh.to_string().len(), ShortId::LEN);
+        assert_eq!(SessionId::parse(&fresh.to_string()), Some(fresh));
     }
 }

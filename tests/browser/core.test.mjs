@@ -33,7 +33,7 @@ test('pageview: url parts, title, screen, viewport, language, timezone, dimensio
   await page.goto(`${srv.base}/site/index.html?utm_source=newsletter&utm_campaign=winter`);
   await trackerReady(page);
   const id = await pageId(page);
-  assert.match(id, /^[0-9a-f]{16}$/);
+  assert.match(id, /^[0-9a-z]{12}$/);
   const [pv] = await srv.rows(
     `SELECT event_type, name, page_id, hostname, path, page_title, screen_width, screen_height, viewport_width, viewport_height,
             language, timezone, custom_dimensions, utm_source, utm_campaign, referrer, session_id, visitor_id

@@ -15,7 +15,7 @@ after(async () => {
   await srv?.stop();
 });
 
-const PAGE_ID = /^[0-9a-f]{16}$/;
+const PAGE_ID = /^[0-9a-z]{12}$/;
 
 test('pageview payload: every field of the spec, text/plain, no cookies', async () => {
   const page = await newPage(browser);

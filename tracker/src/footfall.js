@@ -82,7 +82,7 @@
   };
 
   const pageview = () => {
-    m.id = crypto.getRandomValues(new BigUint64Array(1))[0].toString(16).padStart(16, 0);
+    m.id = (crypto.getRandomValues(new BigUint64Array(1))[0] >> 2n).toString(36).padStart(12, 0);
     m.url = pageUrl();
     m.c = { click_count: 0 }; // the interactions module adds rage_clicks and copy_events
     start = now();

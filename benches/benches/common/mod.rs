@@ -5,7 +5,7 @@
 
 use footfall_benches::traffic::{self, render};
 use footfall_engine::event::{Engagement, Event, Vitals};
-use footfall_engine::{EventType, ProjectId};
+use footfall_engine::{EventType, ProjectId, ShortId};
 
 /// `n` events of generated traffic as one NDJSON body.
 pub fn ndjson_body(n: u64, core_types_only: bool) -> Vec<u8> {
@@ -36,8 +36,9 @@ pub fn stored_events(n: usize) -> Vec<Event> {
                 _ => (EventType::Custom, "signup"),
             };
             let mut e = Event::new(project.clone(), 1_790_812_800_000 + (i as i64) * 997, event_type, name);
-            e.session_id = Some(format!("{:016x}", session.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-            e.visitor_id = Some(format!("{:016x}", (session / 2).wrapping_mul(0xBF58_476D_1CE4_E5B9)));
+            e.session_id = Some(ShortId::from_bits((session as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_string());
+            e.visitor_id =
+                Some(ShortId::from_bits((session as u64 / 2).wrapping_mul(0xBF58_476D_1CE4_E5B9)).to_string());
             e.hostname = Some("site1.example.com".into());
             e.path = Some(format!("/docs/page-{}", (i / 2 * 7919) % 300));
             e.page_title = Some("Docs | Example".into());
@@ -45,7 +46,8 @@ pub fn stored_events(n: usize) -> Vec<Event> {
                 e.referrer = Some("https://www.google.com/".into());
                 e.referrer_domain = Some("google.com".into());
             }
-            e.context.page_id = Some(format!("{:016x}", (i / 2).wrapping_mul(0x94D0_49BB_1331_11EB)));
+            e.context.page_id =
+                Some(ShortId::from_bits((i as u64 / 2).wrapping_mul(0x94D0_49BB_1331_11EB)).to_string());
             e.context.country_code = Some(["US", "DE", "GB", "FR"][session % 4].into());
             e.context.device_type = Some(["desktop", "mobile"][session % 2].into());
             e.context.browser_name = Some(["Chrome", "Safari", "Firefox"][session % 3].into());

@@ -2,6 +2,7 @@
 //! the traffic's structure (vitals, scroll depth, element positions...) are drawn from a generator
 //! seeded by the page and the record, so rendering is deterministic in any order.
 
+use footfall_engine::ShortId;
 use std::fmt::Write as _;
 
 use super::rng::{Rng, Weighted};
@@ -118,9 +119,9 @@ pub fn render(out: &mut String, t: &Traffic, record: &Record) {
     o.int("timestamp", record.ts);
     let query = if landing { source.query } else { "" };
     o.str("url", &format!("https://{}{}{}", site.domain, path, query));
-    o.str("session_id", &format!("{:016x}", session.id));
+    o.str("session_id", &ShortId::from_bits(session.id).to_string());
     if !t.options.core_types_only {
-        o.str("page_id", &format!("{:016x}", page.id));
+        o.str("page_id", &ShortId::from_bits(page.id).to_string());
     }
     o.str("ip", &format!("{}.{}.{}.{}", visitor.ip[0], visitor.ip[1], visitor.ip[2], visitor.ip[3]));
     let version = client.versions[visitor.version as usize];

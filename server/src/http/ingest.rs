@@ -92,7 +92,7 @@ fn to_event(
     let mut context = incoming.context;
     if context.page_id.is_none() && incoming.event_type == EventType::Pageview {
         // Server-side senders may not track pages; a page view is still one page.
-        context.page_id = Some(format!("{:016x}", rand::random::<u64>()));
+        context.page_id = Some(footfall_engine::ShortId::from_bits(rand::random()).to_string());
     }
     context.referrer_category = Some(referrer.category.to_string());
     context.click_id_type = page.click_id_type.clone();
