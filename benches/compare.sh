@@ -2,7 +2,7 @@
 # Footfall side by side with DuckDB, chDB (embedded ClickHouse) and PostgreSQL, on the same machine,
 # the same data and in the same run; then regenerates docs/benchmarks.md and its chart.
 #
-#   bash benches/compare.sh --events 1000000              # ~5 minutes on the 2-core machine
+#   bash benches/compare.sh --events 1000000              # ~7 minutes on the 2-core machine, builds warm
 #   bash benches/compare.sh --events 100000000 --days 90  # the full size
 #   bash benches/compare.sh --events 10000000 --doc benchmarks-10m --beacon-duration 0 --no-micro
 #                                                         # docs/benchmarks-10m.md (≈ 15 minutes)

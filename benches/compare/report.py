@@ -172,7 +172,7 @@ def render(res, notes, svg_name, results_name, doc="benchmarks"):
       "PostgreSQL from Debian's packages if needed, builds release binaries, generates the data with "
       "`footfall-gen`, runs every measurement (`benches/compare/run.py`, results in "
       f"`{results_name}`) and regenerates this page and `docs/{svg_name}` (`benches/compare/report.py`). "
-      "`--events 1000000` takes about 5 minutes; other sizes by flag, but not yet 100,000,000: `ingest-bench` "
+      "`--events 1000000` takes about 7 minutes once the release binaries are built (a cold release build adds 15–20); other sizes by flag, but not yet 100,000,000: `ingest-bench` "
       "holds the whole NDJSON in memory (≈ 50 GB at that size, on a 24 GiB machine) and must stream it first. "
       "`bash benches/run.sh` still runs the ingest benchmark alone on its own synthetic stream.")
     w("")
