@@ -17,6 +17,7 @@ pub trait ColumnValue {
     fn data_type() -> DataType;
     fn new_builder(capacity: usize) -> Self::Builder;
     fn append(builder: &mut Self::Builder, value: Option<&Self>);
+    fn append_nulls(builder: &mut Self::Builder, n: usize);
     /// Heap bytes, for buffer accounting.
     fn heap_size(&self) -> usize {
         0
@@ -33,6 +34,9 @@ impl ColumnValue for String {
     }
     fn append(builder: &mut StringBuilder, value: Option<&Self>) {
         builder.append_option(value);
+    }
+    fn append_nulls(builder: &mut StringBuilder, n: usize) {
+        builder.append_nulls(n);
     }
     fn heap_size(&self) -> usize {
         self.len()
@@ -51,6 +55,9 @@ macro_rules! primitive_column {
             }
             fn append(builder: &mut $builder, value: Option<&Self>) {
                 builder.append_option(value.copied());
+            }
+            fn append_nulls(builder: &mut $builder, n: usize) {
+                builder.append_nulls(n);
             }
         }
     };
@@ -79,6 +86,9 @@ impl ColumnValue for Vec<String> {
             }
             None => builder.append(false),
         }
+    }
+    fn append_nulls(builder: &mut Self::Builder, n: usize) {
+        builder.append_nulls(n);
     }
     fn heap_size(&self) -> usize {
         self.iter().map(|s| s.len() + std::mem::size_of::<String>()).sum()
@@ -162,21 +172,40 @@ macro_rules! column_group {
 
         pub(crate) struct $builders {
             $( $field: <$ty as $crate::event::column_group::ColumnValue>::Builder, )*
+            /// Rows without this group not yet appended: a run of them becomes one `append_nulls`
+            /// per column instead of a null per column per row (most events carry one group).
+            pending_nulls: usize,
         }
 
         impl $builders {
             pub(crate) fn with_capacity(capacity: usize) -> Self {
-                Self { $( $field: <$ty as $crate::event::column_group::ColumnValue>::new_builder(capacity), )* }
+                Self {
+                    $( $field: <$ty as $crate::event::column_group::ColumnValue>::new_builder(capacity), )*
+                    pending_nulls: 0,
+                }
             }
 
             pub(crate) fn append(&mut self, group: Option<&$name>) {
-                $( <$ty as $crate::event::column_group::ColumnValue>::append(
-                    &mut self.$field,
-                    group.and_then(|g| g.$field.as_ref()),
-                ); )*
+                let Some(group) = group else {
+                    self.pending_nulls += 1;
+                    return;
+                };
+                self.append_pending_nulls();
+                $( <$ty as $crate::event::column_group::ColumnValue>::append(&mut self.$field, group.$field.as_ref()); )*
+            }
+
+            fn append_pending_nulls(&mut self) {
+                if self.pending_nulls > 0 {
+                    $( <$ty as $crate::event::column_group::ColumnValue>::append_nulls(
+                        &mut self.$field,
+                        self.pending_nulls,
+                    ); )*
+                    self.pending_nulls = 0;
+                }
             }
 
             pub(crate) fn finish_into(&mut self, out: &mut Vec<arrow::array::ArrayRef>) {
+                self.append_pending_nulls();
                 $( out.push(arrow::array::ArrayBuilder::finish(&mut self.$field)); )*
             }
         }

@@ -398,6 +398,33 @@ mod tests {
     }
 
     #[test]
+    fn runs_without_a_group_are_nulls_in_their_rows() {
+        let with_cls = |ts: i64, cls: f64| {
+            let mut e = sample("p", ts, "s");
+            e.event_type = EventType::Vitals;
+            e.vitals = Some(Box::new(Vitals { cumulative_layout_shift: Some(cls), ..Default::default() }));
+            e
+        };
+        let events = [
+            sample("p", 1, "s"),
+            sample("p", 2, "s"),
+            with_cls(3, 0.25),
+            sample("p", 4, "s"),
+            with_cls(5, 0.5),
+            sample("p", 6, "s"),
+            sample("p", 7, "s"),
+        ];
+        let batch = to_record_batch(events.iter().enumerate().map(|(i, e)| (i as u64, e))).unwrap();
+        let cls =
+            batch.column_by_name("cumulative_layout_shift").unwrap().as_primitive::<arrow::datatypes::Float64Type>();
+        let got: Vec<Option<f64>> = (0..cls.len()).map(|i| cls.is_valid(i).then(|| cls.value(i))).collect();
+        assert_eq!(got, [None, None, Some(0.25), None, Some(0.5), None, None]);
+        let lcp = batch.column_by_name("largest_contentful_paint_ms").unwrap();
+        assert_eq!((lcp.len(), lcp.null_count()), (7, 7));
+        batch.columns().iter().for_each(|c| c.to_data().validate_full().unwrap());
+    }
+
+    #[test]
     fn detail_groups_become_their_columns_or_nulls() {
         let mut a = sample("p", 1_700_000_000_000, "s1");
         a.event_type = EventType::Form;
