@@ -67,6 +67,10 @@ impl EventsTable {
     pub fn new(snapshot: Arc<Snapshot>, store_url: ObjectStoreUrl, stats: Arc<ScanStats>) -> Self {
         Self { schema: query_schema(), snapshot, store_url, stats }
     }
+
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snapshot
+    }
 }
 
 /// The stored schema with its top-level strings as `Utf8View`. Most string columns are dictionary
@@ -240,7 +244,7 @@ fn string_set(expr: &Expr, column: &str) -> Option<Vec<String>> {
     }
 }
 
-fn timestamp_millis(value: &ScalarValue) -> Option<i64> {
+pub(crate) fn timestamp_millis(value: &ScalarValue) -> Option<i64> {
     match value {
         ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1000),
         ScalarValue::TimestampMillisecond(Some(v), _) => Some(*v),

@@ -2,6 +2,7 @@
 //! table and its views → planning with DDL/DML/statements disabled → streamed execution under a
 //! timeout, a shared memory pool and a row cap.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ use tokio::sync::OnceCell;
 
 use crate::guard::{check_read_only, GuardError};
 use crate::provider::{EventsTable, ScanStats};
+use crate::scoped_views::{scoping, ScopedView};
 
 const STORE_URL: &str = "footfall://storage/";
 
@@ -201,7 +203,12 @@ impl QueryService {
             return Ok(());
         }
         let plans = self.view_plans().await?;
-        let events = provider_as_source(ctx.table_provider("events").await?);
+        let events_table = ctx.table_provider("events").await?;
+        let snapshot = (events_table.as_ref() as &dyn Any)
+            .downcast_ref::<EventsTable>()
+            .map(|t| t.snapshot().clone())
+            .ok_or_else(|| QueryError::Internal("events is not Footfall's table".to_string()))?;
+        let events = provider_as_source(events_table);
         let mut bound: HashMap<&str, Arc<dyn TableSource>> = HashMap::new();
         for (name, sql) in needed {
             let cached =
@@ -223,7 +230,12 @@ impl QueryService {
                     Ok(Transformed::yes(LogicalPlan::TableScan(TableScan { source, ..scan.clone() })))
                 })?
                 .data;
-            let view: Arc<dyn TableProvider> = Arc::new(ViewTable::new(plan, Some(sql.to_string())));
+            let view: Arc<dyn TableProvider> = match scoping(name) {
+                Some(scoping) => {
+                    Arc::new(ScopedView::new(plan, sql.to_string(), scoping, events.clone(), snapshot.clone()))
+                }
+                None => Arc::new(ViewTable::new(plan, Some(sql.to_string()))),
+            };
             bound.insert(name, provider_as_source(view.clone()));
             ctx.register_table(name, view)?;
         }

@@ -533,3 +533,151 @@ async fn project_filters_are_exact() {
     assert_eq!(count("SELECT count(*) FROM (SELECT event_id FROM events WHERE project_id = 'a' LIMIT 5)").await, "5");
     assert_eq!(count("SELECT count(*) FROM (SELECT event_id FROM events WHERE project_id = 'a' LIMIT 50)").await, "7");
 }
+
+/// Six days of sessions, one file a day: a session that runs past midnight into the fourth day,
+/// a page view of the fourth day whose engagement report lands a day later in another session,
+/// and a session too fast to be human.
+async fn days_of_sessions(dir: &Path) -> QueryService {
+    let store = StorageLocation::Local(dir.join("storage")).open().expect("store");
+    let engine = Arc::new(Engine::open(EngineConfig::new(dir.join("wal")), store).await.expect("engine"));
+    let engaged = |ts: i64, session: &str, visitor: &str, page: &str, time_on_page: i64| Event {
+        engagement: Some(Box::new(Engagement {
+            time_on_page_ms: Some(time_on_page),
+            active_time_ms: Some(time_on_page / 2),
+            scroll_percentage: Some(60),
+            click_count: Some(2),
+            ..Default::default()
+        })),
+        ..paged(
+            Event::new(ProjectId::new("a").expect("valid project"), ts, EventType::Engagement, "engagement"),
+            session,
+            visitor,
+            page,
+            "/",
+        )
+    };
+    let page = |ts: i64, session: &str, visitor: &str, page: &str, path: &str| {
+        paged(event("a", ts, session, visitor, path), session, visitor, page, path)
+    };
+    for day in 0..6i64 {
+        let start = DAY1 + day * 86_400_000;
+        let mut events = Vec::new();
+        for s in 0..4i64 {
+            let session = format!("d{day}s{s}");
+            for p in 0..=s {
+                let ts = start + s * 600_000 + p * 45_000;
+                let id = format!("{session}p{p}");
+                events.push(page(ts, &session, &format!("v{s}"), &id, &format!("/p{p}")));
+                if (day, s, p) != (3, 1, 0) {
+                    events.push(engaged(ts + 20_000, &session, &format!("v{s}"), &id, 20_000 + p * 1_000));
+                }
+            }
+        }
+        match day {
+            // 23:59:00, 23:59:40 and 00:00:10 (UTC): the last page is the next day's.
+            2 => {
+                for (i, at) in [-60_000, -20_000, 10_000].into_iter().enumerate() {
+                    let id = format!("nightp{i}");
+                    events.push(page(start + 14 * 3_600_000 + at, "night", "v9", &id, &format!("/n{i}")));
+                }
+            }
+            3 => {
+                for i in 0..6 {
+                    events.push(page(start + 3_600_000 + i * 300, "fast", "v8", &format!("fastp{i}"), "/"));
+                }
+            }
+            // The fourth day's first page, engaged with a day later after its session ended.
+            4 => events.push(engaged(start + 3_600_000, "late", "v1", "d3s1p0", 90_000)),
+            _ => {}
+        }
+        engine.append(events).await.expect("append");
+        engine.flush().await.expect("flush");
+    }
+    QueryService::new(engine, QueryConfig { max_rows: 1_000, ..Default::default() }).expect("service")
+}
+
+fn paged(mut e: Event, session: &str, visitor: &str, page: &str, path: &str) -> Event {
+    e.session_id = Some(session.into());
+    e.visitor_id = Some(visitor.into());
+    e.path = Some(path.into());
+    e.context.page_id = Some(page.into());
+    e.context.screen_width = Some(1280);
+    e
+}
+
+/// A time filter on a session view computes only the sessions with a row in range
+/// (`sql/src/scoped_views.rs`), and every row it keeps is the same as when the whole history is
+/// computed: pages of a session that began the day before (`night`, never engaged over three
+/// pages: a bot), metrics reported from another session (`d3s1p0`), a session too fast (`fast`).
+/// The references compare the time as integers, which the scoping does not recognise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_filters_on_session_views_compute_only_sessions_in_range_with_the_same_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let service = days_of_sessions(dir.path()).await;
+    let scope = QueryScope::AllProjects;
+    // The fourth day, 2025-11-27.
+    let (from_ts, to_ts) = ("TIMESTAMP '2025-11-27T00:00:00Z'", "TIMESTAMP '2025-11-28T00:00:00Z'");
+    let cases = [
+        (
+            format!("SELECT * FROM pageviews WHERE added_iso >= {from_ts} AND added_iso < {to_ts} ORDER BY page_id"),
+            format!("SELECT * FROM pageviews WHERE date_trunc('second', added_iso) >= {from_ts} AND date_trunc('second', added_iso) < {to_ts} ORDER BY page_id"),
+        ),
+        (
+            format!("SELECT * FROM all_pageviews WHERE added_iso BETWEEN {from_ts} AND {to_ts} ORDER BY page_id"),
+            format!("SELECT * FROM all_pageviews WHERE date_trunc('second', added_iso) BETWEEN {from_ts} AND {to_ts} ORDER BY page_id"),
+        ),
+        (
+            format!("SELECT p.path, count(*), sum(p.time_on_page_ms), sum(CAST(p.entry_page AS INT)) FROM pageviews p WHERE p.added_iso >= {from_ts} AND p.added_iso < {to_ts} GROUP BY p.path ORDER BY 1"),
+            format!("SELECT p.path, count(*), sum(p.time_on_page_ms), sum(CAST(p.entry_page AS INT)) FROM pageviews p WHERE date_trunc('second', p.added_iso) >= {from_ts} AND date_trunc('second', p.added_iso) < {to_ts} GROUP BY p.path ORDER BY 1"),
+        ),
+        (
+            format!("SELECT * FROM sessions WHERE started_at >= {from_ts} AND started_at < {to_ts} ORDER BY session_id"),
+            format!("SELECT * FROM sessions WHERE date_trunc('second', started_at) >= {from_ts} AND date_trunc('second', started_at) < {to_ts} ORDER BY session_id"),
+        ),
+        (
+            format!("SELECT * FROM all_sessions WHERE started_at < {to_ts} AND started_at >= {from_ts} ORDER BY session_id"),
+            format!("SELECT * FROM all_sessions WHERE date_trunc('second', started_at) < {to_ts} AND date_trunc('second', started_at) >= {from_ts} ORDER BY session_id"),
+        ),
+        (
+            format!("SELECT * FROM user_paths WHERE entry_timestamp >= {from_ts} AND entry_timestamp < {to_ts} ORDER BY id"),
+            format!("SELECT * FROM user_paths WHERE date_trunc('second', entry_timestamp) >= {from_ts} AND date_trunc('second', entry_timestamp) < {to_ts} ORDER BY id"),
+        ),
+    ];
+    let plan = |sql: String| {
+        let service = &service;
+        let scope = scope.clone();
+        async move {
+            let explained = service.run(&format!("EXPLAIN {sql}"), &scope).await.expect("explain");
+            let rows = render(&explained.batches).expect("render");
+            rows.iter().find(|r| r[0] == "physical_plan").map(|r| r[1].clone()).expect("physical plan")
+        }
+    };
+    for (scoped, reference) in cases {
+        let got = service.run(&scoped, &scope).await.unwrap_or_else(|e| panic!("{scoped}: {e}"));
+        let want = service.run(&reference, &scope).await.unwrap_or_else(|e| panic!("{reference}: {e}"));
+        let (got, want) = (render(&got.batches).expect("render"), render(&want.batches).expect("render"));
+        assert!(!want.is_empty(), "{reference}");
+        assert_eq!(got, want, "{scoped}");
+        assert!(plan(scoped.clone()).await.contains("join_type=RightSemi"), "{scoped} is not scoped");
+        assert!(!plan(reference.clone()).await.contains("join_type=RightSemi"), "{reference} is scoped");
+    }
+
+    let pages = service
+        .run(&format!("SELECT page_id, entry_page, pages_in_session, time_on_page_ms, is_bot FROM all_pageviews WHERE added_iso >= {from_ts} AND added_iso < {to_ts} AND page_id IN ('nightp2', 'd3s1p0', 'fastp0') ORDER BY page_id"), &scope)
+        .await
+        .expect("query");
+    assert_eq!(
+        render(&pages.batches).expect("render"),
+        [
+            ["d3s1p0", "true", "2", "90000", "false"],
+            ["fastp0", "true", "6", "300", "true"],
+            ["nightp2", "false", "3", "NULL", "true"]
+        ]
+        .map(|r| r.map(str::to_string).to_vec())
+        .to_vec()
+    );
+
+    // A range over most of the history is computed whole: finding its sessions would cost more.
+    let wide = "SELECT count(*) FROM pageviews WHERE added_iso >= TIMESTAMP '2025-11-24T00:00:00Z'".to_string();
+    assert!(!plan(wide).await.contains("join_type=RightSemi"));
+}

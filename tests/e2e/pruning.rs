@@ -67,3 +67,79 @@ fn session_lookup_prunes_files() {
     assert_eq!(count, 0, "s-99");
     assert_eq!(files, 0, "a session in no file should read no file");
 }
+
+/// A time filter on `pageviews` computes only the sessions with a page view in range, whole: a
+/// session that began the day before still shows its first page elsewhere and its length.
+#[test]
+fn time_filters_on_pageviews_compute_whole_sessions_in_range() {
+    const DAY_MS: i64 = 86_400_000;
+    let server = Server::start(ServerOpts::new());
+    server.create_project("days", "example.com");
+    let ingest = server.create_key("days", "ingest");
+    let query = server.create_key("days", "query");
+
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .expect("clock after 1970");
+    let first_day = now_ms - now_ms % DAY_MS - 5 * DAY_MS;
+    let page = |ts: i64, session: &str, path: &str| {
+        let mut e = pageview("days", &format!("https://example.com{path}"));
+        e["session_id"] = json!(session);
+        e["timestamp"] = json!(ts);
+        e
+    };
+    for day in 0..5 {
+        let start = first_day + day * DAY_MS;
+        let mut events: Vec<Value> = (0..3)
+            .flat_map(|s| (0..=s).map(move |p| (s, p)))
+            .map(|(s, p)| {
+                page(start + 10 * 3_600_000 + s * 600_000 + p * 60_000, &format!("d{day}s{s}"), &format!("/p{p}"))
+            })
+            .collect();
+        if day == 2 {
+            // 23:58, 23:59 and, on the next day, 00:01.
+            for (i, at) in [-120_000, -60_000, 60_000].into_iter().enumerate() {
+                events.push(page(start + DAY_MS + at, "night", &format!("/n{i}")));
+            }
+        }
+        server.ingest_ok(&ingest, &events);
+        server.flush();
+    }
+
+    let day3 = |offset: i64| {
+        format!("arrow_cast({}, 'Timestamp(Millisecond, Some(\"UTC\"))')", first_day + (3 + offset) * DAY_MS)
+    };
+    let columns = "session_id, path, entry_page, exit_page, pages_in_session, time_on_page_ms, session_duration_ms";
+    let scoped = format!(
+        "SELECT {columns} FROM pageviews WHERE added_iso >= {} AND added_iso < {} ORDER BY session_id, added_iso",
+        day3(0),
+        day3(1)
+    );
+    let whole = format!(
+        "SELECT {columns} FROM pageviews WHERE date_trunc('second', added_iso) >= {} \
+         AND date_trunc('second', added_iso) < {} ORDER BY session_id, added_iso",
+        day3(0),
+        day3(1)
+    );
+    let rows = server.sql(&query, &scoped);
+    assert_eq!(rows, server.sql(&query, &whole));
+    assert_eq!(rows.len(), 7, "six pages of the day's sessions and the night's last: {rows:?}");
+    let night = rows.iter().find(|r| r["session_id"] == "night").expect("the night session's last page");
+    assert_eq!(night["path"], "/n2");
+    assert_eq!(night["entry_page"], false);
+    assert_eq!(night["exit_page"], true);
+    assert_eq!(night["pages_in_session"], 3);
+    assert_eq!(night["session_duration_ms"], 180_000);
+
+    let plan = |sql: &str| {
+        server
+            .sql(&query, &format!("EXPLAIN {sql}"))
+            .iter()
+            .filter_map(|r| r["plan"].as_str().map(str::to_string))
+            .collect::<String>()
+    };
+    let scoped_plan = plan(&scoped);
+    assert!(scoped_plan.contains("RightSemi"), "the scoped query computes only sessions in range:\n{scoped_plan}");
+    assert!(!plan(&whole).contains("RightSemi"), "the reference computes every session");
+}
