@@ -218,7 +218,7 @@ impl Pruning {
 
 /// The string values `expr` restricts `column` to, when it is `column = 'x'`, `column IN (...)`, or
 /// an OR of those (the optimizer turns short IN lists into OR chains).
-fn string_set(expr: &Expr, column: &str) -> Option<Vec<String>> {
+pub(crate) fn string_set(expr: &Expr, column: &str) -> Option<Vec<String>> {
     let literal = |e: &Expr| match e {
         Expr::Literal(v, _) => v.try_as_str().flatten().map(str::to_string),
         _ => None,

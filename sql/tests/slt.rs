@@ -534,7 +534,8 @@ async fn project_filters_are_exact() {
     assert_eq!(count("SELECT count(*) FROM (SELECT event_id FROM events WHERE project_id = 'a' LIMIT 50)").await, "7");
 }
 
-/// Six days of sessions, one file a day: a session that runs past midnight into the fourth day,
+/// Six days of sessions of project `a`, one file a day, after a month of project `b`'s: a session
+/// that runs past midnight into the fourth day,
 /// a page view of the fourth day whose engagement report lands a day later in another session,
 /// and a session too fast to be human.
 async fn days_of_sessions(dir: &Path) -> QueryService {
@@ -559,6 +560,13 @@ async fn days_of_sessions(dir: &Path) -> QueryService {
     let page = |ts: i64, session: &str, visitor: &str, page: &str, path: &str| {
         paged(event("a", ts, session, visitor, path), session, visitor, page, path)
     };
+    // Project `b`: a month of history before `a`'s six days.
+    let history = (0..30i64)
+        .flat_map(|day| (0..10).map(move |p| (day, p)))
+        .map(|(day, p)| event("b", DAY1 - (30 - day) * 86_400_000 + p * 60_000, &format!("b{day}"), "w", "/"))
+        .collect();
+    engine.append(history).await.expect("append");
+    engine.flush().await.expect("flush");
     for day in 0..6i64 {
         let start = DAY1 + day * 86_400_000;
         let mut events = Vec::new();
@@ -678,6 +686,10 @@ async fn time_filters_on_session_views_compute_only_sessions_in_range_with_the_s
     );
 
     // A range over most of the history is computed whole: finding its sessions would cost more.
-    let wide = "SELECT count(*) FROM pageviews WHERE added_iso >= TIMESTAMP '2025-11-24T00:00:00Z'".to_string();
-    assert!(!plan(wide).await.contains("join_type=RightSemi"));
+    // The history is the projects' the query names: five of `a`'s six days are most of `a`, but
+    // little of `a` and `b`'s.
+    let since = "added_iso >= TIMESTAMP '2025-11-25T00:00:00Z'";
+    let of_a = format!("SELECT count(*) FROM pageviews WHERE project_id = 'a' AND {since}");
+    assert!(!plan(of_a).await.contains("join_type=RightSemi"));
+    assert!(plan(format!("SELECT count(*) FROM pageviews WHERE {since}")).await.contains("join_type=RightSemi"));
 }
