@@ -27,6 +27,21 @@ QUERIES = [
     ("path_transitions", "SELECT path, next_path, count(*) FROM user_paths WHERE project_id = '{p}' "
                          "AND next_path IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 10"),
     ("all_projects", "SELECT project_id, count(*), avg(time_on_page_ms) FROM pageviews GROUP BY 1 ORDER BY 1"),
+    # The same views from the data's last full day on, and over its last week ({day}, {week}: their
+    # first instants),
+    # as a dashboard asks for them; a time filter computes only the sessions in range.
+    ("top_pages_day", "SELECT path, count(*) FROM pageviews WHERE project_id = '{p}' AND added_iso >= {day} "
+                      "GROUP BY path ORDER BY 2 DESC, 1 LIMIT 10"),
+    ("top_pages_week", "SELECT path, count(*) FROM pageviews WHERE project_id = '{p}' AND added_iso >= {week} "
+                       "GROUP BY path ORDER BY 2 DESC, 1 LIMIT 10"),
+    ("latest_pageviews", "SELECT * FROM pageviews WHERE project_id = '{p}' AND added_iso >= {day} "
+                         "ORDER BY added_iso DESC, event_id DESC LIMIT 50"),
+    ("session_summary_day", "SELECT count(*), sum(pageviews), avg(duration_ms), "
+                            "sum(CASE WHEN is_bounce THEN 1 ELSE 0 END) FROM sessions WHERE project_id = '{p}' "
+                            "AND started_at >= {day}"),
+    ("path_transitions_day", "SELECT path, next_path, count(*) FROM user_paths WHERE project_id = '{p}' "
+                             "AND entry_timestamp >= {day} AND next_path IS NOT NULL "
+                             "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 10"),
 ]
 
 
@@ -46,9 +61,19 @@ def main():
     a.add_argument("--token", required=True)
     a.add_argument("--project", default="site1")
     a.add_argument("--runs", type=int, default=5)
+    a.add_argument("--only", nargs="*", help="query names to run (default: all)")
     o = a.parse_args()
+    _, body = run(o.url, o.token,
+                  f"SELECT CAST(max(added_iso) AS BIGINT) AS last_ms FROM events WHERE project_id = '{o.project}'")
+    last_ms = json.loads(body)[0]["last_ms"]
+    # The last full day: the data's last day may have just begun.
+    day_ms = (last_ms - 86_400_000) - (last_ms - 86_400_000) % 86_400_000
+    stamp = "arrow_cast({}, 'Timestamp(Millisecond, Some(\"UTC\"))')".format
+    day, week = stamp(day_ms), stamp(day_ms - 6 * 86_400_000)
     for name, template in QUERIES:
-        sql = template.format(p=o.project)
+        if o.only and name not in o.only:
+            continue
+        sql = template.format(p=o.project, day=day, week=week)
         _, body = run(o.url, o.token, sql)
         times = [run(o.url, o.token, sql)[0] for _ in range(o.runs)]
         digest = hashlib.sha256(body).hexdigest()[:8]
