@@ -18,17 +18,17 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, NullEquality};
+use datafusion::common::{Column, NullEquality, ScalarValue};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
-    col, lit, Between, BinaryExpr, Expr, JoinType, LogicalPlan, LogicalPlanBuilder, Operator,
-    TableProviderFilterPushDown, TableSource,
+    col, lit, Between, BinaryExpr, Cast, Expr, JoinType, LogicalPlan, LogicalPlanBuilder, Operator,
+    TableProviderFilterPushDown, TableSource, TryCast,
 };
 use datafusion::physical_plan::ExecutionPlan;
 use footfall_engine::event::columns;
@@ -101,9 +101,13 @@ impl ScopedView {
         Self { plan, schema, definition, scoping, events, snapshot }
     }
 
-    /// The filters' comparisons of the time column with constants, as conditions on `events`.
-    fn time_conditions(&self, filters: &[Expr]) -> Vec<Expr> {
-        filters.iter().flat_map(split_conjunction).filter_map(|e| on_event_time(e, self.scoping.time_column)).collect()
+    /// The times the filters' comparisons of the time column with constants admit, if any do.
+    fn time_range(&self, filters: &[Expr]) -> Option<TimeRange> {
+        filters
+            .iter()
+            .flat_map(split_conjunction)
+            .filter_map(|e| TimeRange::admitted_by(e, self.scoping.time_column))
+            .reduce(TimeRange::intersect)
     }
 
     /// The filters on `project_id` alone: the kept sessions need only be looked for there.
@@ -121,23 +125,17 @@ impl ScopedView {
 
     /// Whether leaving out the sessions outside `conditions` saves enough to pay for finding them,
     /// judged by the stored rows of the projects `filters` name (all visible ones if none).
-    fn worth_scoping(&self, conditions: &[Expr], filters: &[Expr]) -> bool {
+    fn worth_scoping(&self, range: TimeRange, filters: &[Expr]) -> bool {
         let projects: Option<Vec<String>> = filters
             .iter()
             .flat_map(split_conjunction)
             .filter_map(|e| string_set(e, columns::PROJECT_ID))
             .reduce(|a, b| a.into_iter().filter(|p| b.contains(p)).collect());
         let counted = |project: &str| projects.as_ref().is_none_or(|p| p.iter().any(|q| q == project));
-        let (mut min_ms, mut max_ms) = (i64::MIN, i64::MAX);
-        for condition in conditions {
-            let (lo, hi) = time_bounds(condition);
-            min_ms = min_ms.max(lo);
-            max_ms = max_ms.min(hi);
-        }
         let (mut total, mut in_range) = (0u64, 0u64);
         for file in self.snapshot.files.iter().filter(|f| counted(f.meta.project.as_str())) {
             total += file.meta.rows;
-            if file.meta.max_ts_ms >= min_ms && file.meta.min_ts_ms <= max_ms {
+            if file.meta.max_ts_ms >= range.from && file.meta.min_ts_ms < range.until {
                 in_range += file.meta.rows;
             }
         }
@@ -219,33 +217,6 @@ fn semi_join(kept: &LogicalPlan, kept_alias: &str, events: LogicalPlan, key: &st
         .build()
 }
 
-/// `expr` as a condition on `events.added_iso`, when it compares `time_column` with constants.
-fn on_event_time(expr: &Expr, time_column: &str) -> Option<Expr> {
-    let is_time = |e: &Expr| matches!(e, Expr::Column(c) if c.name == time_column);
-    let is_constant = |e: &Expr| matches!(e, Expr::Literal(v, _) if timestamp_millis(v).is_some());
-    let usable = match expr {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            matches!(op, Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq | Operator::Eq)
-                && ((is_time(left) && is_constant(right)) || (is_constant(left) && is_time(right)))
-        }
-        Expr::Between(Between { expr, negated: false, low, high }) => {
-            is_time(expr) && is_constant(low) && is_constant(high)
-        }
-        _ => false,
-    };
-    if !usable {
-        return None;
-    }
-    let event_time = Expr::Column(Column::new(Some("events"), columns::ADDED_ISO));
-    expr.clone()
-        .transform(|e| match e {
-            Expr::Column(_) => Ok(Transformed::yes(event_time.clone())),
-            other => Ok(Transformed::no(other)),
-        })
-        .ok()
-        .map(|t| t.data)
-}
-
 /// `expr` with its columns read from `events` (for columns that mean the same there).
 fn on_events_column(expr: &Expr) -> Result<Expr> {
     Ok(expr
@@ -257,29 +228,109 @@ fn on_events_column(expr: &Expr) -> Result<Expr> {
         .data)
 }
 
-/// The range of milliseconds a condition from [`on_event_time`] admits (whole-millisecond
-/// rounding only widens it).
-fn time_bounds(condition: &Expr) -> (i64, i64) {
-    let ms = |e: &Expr| match e {
-        Expr::Literal(v, _) => timestamp_millis(v),
-        _ => None,
-    };
-    match condition {
-        Expr::Between(Between { low, high, .. }) => (ms(low).unwrap_or(i64::MIN), ms(high).unwrap_or(i64::MAX)),
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let (op, value) = match (ms(left), ms(right)) {
-                (None, Some(v)) => (*op, v),
-                (Some(v), None) => (op.swap().unwrap_or(*op), v),
-                _ => return (i64::MIN, i64::MAX),
-            };
-            match op {
-                Operator::Gt | Operator::GtEq => (value, i64::MAX),
-                Operator::Lt | Operator::LtEq => (i64::MIN, value.saturating_add(1)),
-                Operator::Eq => (value, value.saturating_add(1)),
-                _ => (i64::MIN, i64::MAX),
+const DAY_MS: i64 = 86_400_000;
+
+/// Event times in milliseconds, `[from, until)`: a superset of the times a filter admits, which is
+/// all the choice of sessions needs (the filter itself is applied to the view's rows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TimeRange {
+    from: i64,
+    until: i64,
+}
+
+impl TimeRange {
+    fn intersect(self, other: Self) -> Self {
+        Self { from: self.from.max(other.from), until: self.until.min(other.until) }
+    }
+
+    /// The times `expr` admits when it compares `time_column` with a constant: the column itself,
+    /// its date (`CAST(t AS DATE)`) or `date_trunc('unit', t)`, by `<`, `<=`, `=`, `>=`, `>` or
+    /// `BETWEEN`.
+    fn admitted_by(expr: &Expr, time_column: &str) -> Option<Self> {
+        match expr {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                if let (Some(width), Some(value)) = (truncation(left, time_column), constant_ms(right)) {
+                    Self::compared(width, *op, value)
+                } else if let (Some(value), Some(width)) = (constant_ms(left), truncation(right, time_column)) {
+                    Self::compared(width, op.swap()?, value)
+                } else {
+                    None
+                }
             }
+            Expr::Between(Between { expr, negated: false, low, high }) => {
+                let width = truncation(expr, time_column)?;
+                let low = Self::compared(width, Operator::GtEq, constant_ms(low)?)?;
+                Some(low.intersect(Self::compared(width, Operator::LtEq, constant_ms(high)?)?))
+            }
+            _ => None,
         }
-        _ => (i64::MIN, i64::MAX),
+    }
+
+    /// The times `t` for which `f(t) op value` may hold, where `f(t) <= t < f(t) + width` (width 1:
+    /// `t` itself, to the millisecond; a value below a millisecond was rounded down).
+    fn compared(width: i64, op: Operator, value: i64) -> Option<Self> {
+        let (from, until) = match op {
+            Operator::Gt => (value.saturating_add(1), i64::MAX),
+            Operator::GtEq => (value, i64::MAX),
+            Operator::Lt | Operator::LtEq => (i64::MIN, value.saturating_add(width)),
+            Operator::Eq => (value, value.saturating_add(width)),
+            _ => return None,
+        };
+        Some(Self { from, until })
+    }
+
+    /// The range as conditions on `events.added_iso`.
+    fn conditions(self) -> Vec<Expr> {
+        let time = || Expr::Column(Column::new(Some("events"), columns::ADDED_ISO));
+        let at = |ms: i64| lit(ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into())));
+        let mut conditions = Vec::new();
+        if self.from > i64::MIN {
+            conditions.push(time().gt_eq(at(self.from)));
+        }
+        if self.until < i64::MAX {
+            conditions.push(time().lt(at(self.until)));
+        }
+        conditions
+    }
+}
+
+/// How far past `f(t)` the time `t` itself may lie, when `expr` is `f(time_column)` for `f` the
+/// identity (1 ms), a cast to a date or a `date_trunc` (the longest such unit).
+fn truncation(expr: &Expr, time_column: &str) -> Option<i64> {
+    let is_time = |e: &Expr| matches!(e, Expr::Column(c) if c.name == time_column);
+    match expr {
+        e if is_time(e) => Some(1),
+        Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field })
+            if is_time(expr) && matches!(field.data_type(), DataType::Date32 | DataType::Date64) =>
+        {
+            Some(DAY_MS)
+        }
+        Expr::ScalarFunction(f) if f.name() == "date_trunc" && f.args.len() == 2 && is_time(&f.args[1]) => {
+            let Expr::Literal(unit, _) = &f.args[0] else { return None };
+            Some(match unit.try_as_str().flatten()?.to_ascii_lowercase().as_str() {
+                "microsecond" | "millisecond" => 1,
+                "second" => 1_000,
+                "minute" => 60_000,
+                "hour" => 3_600_000,
+                "day" => DAY_MS,
+                "week" => 7 * DAY_MS,
+                "month" => 31 * DAY_MS,
+                "quarter" => 92 * DAY_MS,
+                "year" => 366 * DAY_MS,
+                _ => return None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// A constant time or date in milliseconds (rounded down).
+fn constant_ms(expr: &Expr) -> Option<i64> {
+    let Expr::Literal(value, _) = expr else { return None };
+    match value {
+        ScalarValue::Date32(Some(days)) => i64::from(*days).checked_mul(DAY_MS),
+        ScalarValue::Date64(Some(ms)) => Some(*ms),
+        other => timestamp_millis(other),
     }
 }
 
@@ -309,8 +360,9 @@ impl TableProvider for ScopedView {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut conditions = self.time_conditions(filters);
-        let plan = if !conditions.is_empty() && self.worth_scoping(&conditions, filters) {
+        let range = self.time_range(filters).filter(|range| self.worth_scoping(*range, filters));
+        let plan = if let Some(range) = range {
+            let mut conditions = range.conditions();
             conditions.extend(Self::project_conditions(filters));
             self.scoped_plan(&conditions)?
         } else {
@@ -338,5 +390,60 @@ impl TableProvider for ScopedView {
             builder = builder.limit(0, Some(limit))?;
         }
         state.create_physical_plan(&builder.build()?).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::functions::datetime::expr_fn::date_trunc;
+    use datafusion::logical_expr::{cast, col, lit};
+
+    use super::*;
+
+    const T: i64 = 1_764_201_600_000; // 2025-11-27T00:00:00Z
+
+    fn at(ms: i64) -> Expr {
+        lit(ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into())))
+    }
+
+    fn range(expr: Expr) -> Option<(i64, i64)> {
+        TimeRange::admitted_by(&expr, "added_iso").map(|r| (r.from, r.until))
+    }
+
+    #[test]
+    fn comparisons_of_the_column_admit_their_times() {
+        let t = || col("added_iso");
+        assert_eq!(range(t().gt_eq(at(T))), Some((T, i64::MAX)));
+        assert_eq!(range(t().gt(at(T))), Some((T + 1, i64::MAX)));
+        assert_eq!(range(t().lt(at(T))), Some((i64::MIN, T + 1)));
+        assert_eq!(range(at(T).lt_eq(t())), Some((T, i64::MAX)), "constant on the left");
+        assert_eq!(range(t().eq(at(T))), Some((T, T + 1)));
+        assert_eq!(range(t().between(at(T), at(T + 5))), Some((T, T + 6)));
+        let micros = lit(ScalarValue::TimestampMicrosecond(Some(T * 1000 + 500), None));
+        assert_eq!(range(t().gt(micros)), Some((T + 1, i64::MAX)), "a time within a millisecond");
+    }
+
+    #[test]
+    fn dates_and_truncations_admit_every_time_they_may_stand_for() {
+        let day = DAY_MS;
+        let date = || cast(col("added_iso"), DataType::Date32);
+        let the_27th = lit(ScalarValue::Date32(Some((T / day) as i32)));
+        assert_eq!(range(date().eq(the_27th.clone())), Some((T, T + day)));
+        assert_eq!(range(date().gt_eq(the_27th.clone())), Some((T, i64::MAX)));
+        assert_eq!(range(date().lt_eq(the_27th.clone())), Some((i64::MIN, T + day)));
+        assert_eq!(range(date().gt(the_27th)), Some((T + 1, i64::MAX)));
+        let month = date_trunc(lit("month"), col("added_iso"));
+        assert_eq!(range(month.eq(at(T))), Some((T, T + 31 * day)));
+        let hour = date_trunc(lit("HOUR"), col("added_iso"));
+        assert_eq!(range(hour.lt(at(T))), Some((i64::MIN, T + 3_600_000)));
+    }
+
+    #[test]
+    fn other_filters_admit_nothing_known() {
+        assert_eq!(range(col("path").eq(lit("/"))), None);
+        assert_eq!(range(col("started_at").gt(at(T))), None, "another column");
+        assert_eq!(range(col("added_iso").not_eq(at(T))), None);
+        assert_eq!(range(date_trunc(lit("decade"), col("added_iso")).eq(at(T))), None);
+        assert_eq!(range(col("added_iso").gt(col("added_iso"))), None);
     }
 }

@@ -625,30 +625,39 @@ async fn time_filters_on_session_views_compute_only_sessions_in_range_with_the_s
     let scope = QueryScope::AllProjects;
     // The fourth day, 2025-11-27.
     let (from_ts, to_ts) = ("TIMESTAMP '2025-11-27T00:00:00Z'", "TIMESTAMP '2025-11-28T00:00:00Z'");
+    let (from_text, to_text) = ("'2025-11-27T00:00:00'", "'2025-11-28T00:00:00'");
     let cases = [
         (
             format!("SELECT * FROM pageviews WHERE added_iso >= {from_ts} AND added_iso < {to_ts} ORDER BY page_id"),
-            format!("SELECT * FROM pageviews WHERE date_trunc('second', added_iso) >= {from_ts} AND date_trunc('second', added_iso) < {to_ts} ORDER BY page_id"),
+            format!("SELECT * FROM pageviews WHERE to_char(added_iso, '%Y-%m-%dT%H:%M:%S') >= {from_text} AND to_char(added_iso, '%Y-%m-%dT%H:%M:%S') < {to_text} ORDER BY page_id"),
         ),
         (
             format!("SELECT * FROM all_pageviews WHERE added_iso BETWEEN {from_ts} AND {to_ts} ORDER BY page_id"),
-            format!("SELECT * FROM all_pageviews WHERE date_trunc('second', added_iso) BETWEEN {from_ts} AND {to_ts} ORDER BY page_id"),
+            format!("SELECT * FROM all_pageviews WHERE to_char(added_iso, '%Y-%m-%dT%H:%M:%S') BETWEEN {from_text} AND {to_text} ORDER BY page_id"),
         ),
         (
             format!("SELECT p.path, count(*), sum(p.time_on_page_ms), sum(CAST(p.entry_page AS INT)) FROM pageviews p WHERE p.added_iso >= {from_ts} AND p.added_iso < {to_ts} GROUP BY p.path ORDER BY 1"),
-            format!("SELECT p.path, count(*), sum(p.time_on_page_ms), sum(CAST(p.entry_page AS INT)) FROM pageviews p WHERE date_trunc('second', p.added_iso) >= {from_ts} AND date_trunc('second', p.added_iso) < {to_ts} GROUP BY p.path ORDER BY 1"),
+            format!("SELECT p.path, count(*), sum(p.time_on_page_ms), sum(CAST(p.entry_page AS INT)) FROM pageviews p WHERE to_char(p.added_iso, '%Y-%m-%dT%H:%M:%S') >= {from_text} AND to_char(p.added_iso, '%Y-%m-%dT%H:%M:%S') < {to_text} GROUP BY p.path ORDER BY 1"),
         ),
         (
             format!("SELECT * FROM sessions WHERE started_at >= {from_ts} AND started_at < {to_ts} ORDER BY session_id"),
-            format!("SELECT * FROM sessions WHERE date_trunc('second', started_at) >= {from_ts} AND date_trunc('second', started_at) < {to_ts} ORDER BY session_id"),
+            format!("SELECT * FROM sessions WHERE to_char(started_at, '%Y-%m-%dT%H:%M:%S') >= {from_text} AND to_char(started_at, '%Y-%m-%dT%H:%M:%S') < {to_text} ORDER BY session_id"),
         ),
         (
             format!("SELECT * FROM all_sessions WHERE started_at < {to_ts} AND started_at >= {from_ts} ORDER BY session_id"),
-            format!("SELECT * FROM all_sessions WHERE date_trunc('second', started_at) < {to_ts} AND date_trunc('second', started_at) >= {from_ts} ORDER BY session_id"),
+            format!("SELECT * FROM all_sessions WHERE to_char(started_at, '%Y-%m-%dT%H:%M:%S') < {to_text} AND to_char(started_at, '%Y-%m-%dT%H:%M:%S') >= {from_text} ORDER BY session_id"),
         ),
         (
             format!("SELECT * FROM user_paths WHERE entry_timestamp >= {from_ts} AND entry_timestamp < {to_ts} ORDER BY id"),
-            format!("SELECT * FROM user_paths WHERE date_trunc('second', entry_timestamp) >= {from_ts} AND date_trunc('second', entry_timestamp) < {to_ts} ORDER BY id"),
+            format!("SELECT * FROM user_paths WHERE to_char(entry_timestamp, '%Y-%m-%dT%H:%M:%S') >= {from_text} AND to_char(entry_timestamp, '%Y-%m-%dT%H:%M:%S') < {to_text} ORDER BY id"),
+        ),
+        (
+            "SELECT * FROM pageviews WHERE CAST(added_iso AS DATE) = DATE '2025-11-27' ORDER BY page_id".to_string(),
+            "SELECT * FROM pageviews WHERE to_char(added_iso, '%Y-%m-%d') = '2025-11-27' ORDER BY page_id".to_string(),
+        ),
+        (
+            "SELECT * FROM sessions WHERE date_trunc('day', started_at) = TIMESTAMP '2025-11-27T00:00:00Z' ORDER BY session_id".to_string(),
+            "SELECT * FROM sessions WHERE to_char(started_at, '%Y-%m-%d') = '2025-11-27' ORDER BY session_id".to_string(),
         ),
     ];
     let plan = |sql: String| {
