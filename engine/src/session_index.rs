@@ -92,6 +92,17 @@ impl SessionIndex {
         self.row_groups.iter().map(|rg| keys.iter().any(|k| rg.contains(*k))).collect()
     }
 
+    /// [`Self::may_contain_any`] for many keys at once (thousands of sessions): one bitmap
+    /// intersection test instead of a lookup per key.
+    pub fn may_contain_any_of(&self, keys: &RoaringBitmap) -> bool {
+        self.file().is_some_and(|file| !file.is_disjoint(keys))
+    }
+
+    /// [`Self::row_groups_matching`] for many keys at once.
+    pub fn row_groups_matching_any_of(&self, keys: &RoaringBitmap) -> Vec<bool> {
+        self.row_groups.iter().map(|rg| !rg.is_disjoint(keys)).collect()
+    }
+
     pub fn encode(&self) -> Result<Vec<u8>, SessionIndexError> {
         let mut body = Vec::new();
         body.extend_from_slice(&(self.row_groups.len() as u32).to_le_bytes());
@@ -150,6 +161,11 @@ mod tests {
         assert!(!idx.may_contain_any(&[session_key("zzz")]));
         assert_eq!(idx.row_groups_matching(&[session_key("b")]), vec![true, false, false]);
         assert_eq!(idx.row_groups_matching(&[session_key("a"), session_key("c")]), vec![true, true, false]);
+        let many: RoaringBitmap = (0..10_000).map(|i| session_key(&format!("other-{i}"))).collect();
+        assert!(!idx.may_contain_any_of(&many));
+        let with_c = many.clone() | RoaringBitmap::from_iter([session_key("c")]);
+        assert!(idx.may_contain_any_of(&with_c));
+        assert_eq!(idx.row_groups_matching_any_of(&with_c), idx.row_groups_matching(&[session_key("c")]));
     }
 
     #[test]

@@ -28,7 +28,7 @@ use tokio::sync::OnceCell;
 
 use crate::guard::{check_read_only, GuardError};
 use crate::provider::{EventsTable, ScanStats};
-use crate::scoped_views::{scoping, ScopedView};
+use crate::scoped_views::{scoping, ScopedSessions, ScopedView};
 
 const STORE_URL: &str = "footfall://storage/";
 
@@ -71,6 +71,10 @@ pub struct QueryConfig {
     pub metadata_cache_limit: usize,
     pub max_rows: usize,
     pub target_partitions: usize,
+    /// Up to this many sessions that a time filter on a session view keeps are listed by id, so
+    /// that the session index picks their files; more are found by a semi join
+    /// (`sql/src/scoped_views.rs`).
+    pub max_listed_sessions: usize,
 }
 
 impl Default for QueryConfig {
@@ -81,6 +85,7 @@ impl Default for QueryConfig {
             metadata_cache_limit: 512 << 20,
             max_rows: 1_000_000,
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_listed_sessions: 50_000,
         }
     }
 }
@@ -208,7 +213,7 @@ impl QueryService {
             .downcast_ref::<EventsTable>()
             .map(|t| t.snapshot().clone())
             .ok_or_else(|| QueryError::Internal("events is not Footfall's table".to_string()))?;
-        let events = provider_as_source(events_table);
+        let events = provider_as_source(events_table.clone());
         let mut bound: HashMap<&str, Arc<dyn TableSource>> = HashMap::new();
         for (name, sql) in needed {
             let cached =
@@ -232,7 +237,12 @@ impl QueryService {
                 .data;
             let view: Arc<dyn TableProvider> = match scoping(name) {
                 Some(scoping) => {
-                    Arc::new(ScopedView::new(plan, sql.to_string(), scoping, events.clone(), snapshot.clone()))
+                    let sessions = ScopedSessions {
+                        events: events_table.clone(),
+                        snapshot: snapshot.clone(),
+                        max_listed: self.config.max_listed_sessions,
+                    };
+                    Arc::new(ScopedView::new(plan, sql.to_string(), scoping, events.clone(), sessions))
                 }
                 None => Arc::new(ViewTable::new(plan, Some(sql.to_string()))),
             };

@@ -10,31 +10,38 @@
 //! (their whole sessions, any day), and the page metrics of those sessions' page views (from any
 //! session: a page's late reports may land in a new one). Every row the filter keeps is computed
 //! from the same events as before, so the answer is the same; the filter is still applied on top.
-//! The restriction is a semi join whose build side is small, so DataFusion pushes it into the
-//! Parquet scans as a dynamic filter and other sessions' rows are skipped while decoding. The page
-//! metrics' scan still reads the page ids of the project's whole history, a small part of the
-//! cost of computing it.
+//! The kept sessions are computed while planning and, when there are up to
+//! `QueryConfig::max_listed_sessions` of them, listed by id (`session_id IN (...)`), so that each
+//! file's session index picks the files and row groups that hold them. More are found by a semi
+//! join whose build side DataFusion pushes into the Parquet scans as a dynamic filter (other
+//! sessions' rows are skipped while decoding, but every file is read). The page metrics' scan
+//! still reads the page ids of the project's whole history, a small part of the cost of
+//! computing it.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use arrow::array::AsArray;
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
+use datafusion::common::internal_err;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, NullEquality, ScalarValue};
-use datafusion::datasource::{TableProvider, TableType};
+use datafusion::datasource::{provider_as_source, MemTable, TableProvider, TableType};
 use datafusion::error::Result;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
     col, lit, Between, BinaryExpr, Cast, Expr, JoinType, LogicalPlan, LogicalPlanBuilder, Operator,
-    TableProviderFilterPushDown, TableSource, TryCast,
+    TableProviderFilterPushDown, TableScan, TableSource, TryCast,
 };
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::{collect, ExecutionPlan};
 use footfall_engine::event::columns;
 use footfall_engine::Snapshot;
 
-use crate::provider::{string_set, timestamp_millis};
+use crate::provider::{string_set, timestamp_millis, EventsTable};
 
 /// A view that can be scoped, and by which of its columns.
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +85,20 @@ pub struct ScopedView {
     definition: String,
     scoping: Scoping,
     events: Arc<dyn TableSource>,
+    events_table: Arc<dyn TableProvider>,
     snapshot: Arc<Snapshot>,
+    max_listed_sessions: usize,
+}
+
+/// What a scoped view needs to know to choose its sessions.
+pub struct ScopedSessions {
+    /// The query's `events` table.
+    pub events: Arc<dyn TableProvider>,
+    /// The rows `events` reads, for the share of them a time range holds.
+    pub snapshot: Arc<Snapshot>,
+    /// Up to this many kept sessions are listed by id (see [`ScopedView::listed_sessions`]);
+    /// more are found by a semi join.
+    pub max_listed: usize,
 }
 
 impl fmt::Debug for ScopedView {
@@ -89,16 +109,17 @@ impl fmt::Debug for ScopedView {
 
 impl ScopedView {
     /// `plan` is the view's plan with the views it reads inlined and its `events` scans bound to
-    /// `events`, which reads `snapshot`.
+    /// `events`, which reads `sessions.snapshot`.
     pub fn new(
         plan: LogicalPlan,
         definition: String,
         scoping: Scoping,
         events: Arc<dyn TableSource>,
-        snapshot: Arc<Snapshot>,
+        sessions: ScopedSessions,
     ) -> Self {
         let schema = Arc::new(plan.schema().as_arrow().clone());
-        Self { plan, schema, definition, scoping, events, snapshot }
+        let ScopedSessions { events: events_table, snapshot, max_listed } = sessions;
+        Self { plan, schema, definition, scoping, events, events_table, snapshot, max_listed_sessions: max_listed }
     }
 
     /// The times the filters' comparisons of the time column with constants admit, if any do.
@@ -171,29 +192,75 @@ impl ScopedView {
             .build()
     }
 
-    /// The view over the kept sessions' events. The page metrics joined to their page views need
-    /// no restriction of ours: their join's build side is the kept page views, and DataFusion
-    /// pushes its keys through the metrics' aggregate into their scan as a dynamic filter (an
-    /// explicit semi join on page ids was measured to add a scan and do the same). They are not
-    /// restricted by session: a page's late reports may land in a new session.
-    fn scoped_plan(&self, conditions: &[Expr]) -> Result<LogicalPlan> {
-        let sessions = self.kept_sessions(conditions)?;
+    /// The view over the kept sessions' events, each scan of `events` passed through `restrict`.
+    /// The page metrics joined to their page views need no restriction of ours: their join's build
+    /// side is the kept page views, and DataFusion pushes its keys through the metrics' aggregate
+    /// into their scan as a dynamic filter (an explicit semi join on page ids was measured to add
+    /// a scan and do the same). They are not restricted by session: a page's late reports may
+    /// land in a new session.
+    fn scoped_plan(&self, restrict: impl Fn(LogicalPlan) -> Result<LogicalPlan>) -> Result<LogicalPlan> {
         let rewritten = self.plan.clone().transform_down(|node| match &node {
             LogicalPlan::SubqueryAlias(alias) if PAGE_KEYED_VIEWS.contains(&alias.alias.table()) => {
                 Ok(Transformed::new(node, false, TreeNodeRecursion::Jump))
             }
-            // Jump: the semi join's own scan of `events` is not to be restricted again.
+            // Jump: the restriction's own scan of `events` is not to be restricted again.
             LogicalPlan::TableScan(scan) if is_events(scan) => {
-                let restricted = semi_join(&sessions, KEPT_SESSIONS, node.clone(), columns::SESSION_ID)?;
-                Ok(Transformed::new(restricted, true, TreeNodeRecursion::Jump))
+                Ok(Transformed::new(restrict(node.clone())?, true, TreeNodeRecursion::Jump))
             }
             _ => Ok(Transformed::no(node)),
         })?;
         Ok(rewritten.data)
     }
+
+    /// The kept sessions, computed now. Up to `max_listed_sessions` of them are listed: then the
+    /// scans name them, and each file's session index picks the files and row groups that hold
+    /// them instead of every page view of the history being read and probed. More (or a session
+    /// without an id, which a list cannot match) are joined, from the rows computed here.
+    async fn kept_now(&self, state: &dyn Session, kept: &LogicalPlan) -> Result<KeptSessions> {
+        let computing = state.create_physical_plan(kept).await?;
+        let schema = computing.schema();
+        let batches = collect(computing, state.task_ctx()).await?;
+        let computed = || -> Result<KeptSessions> {
+            let table = MemTable::try_new(schema.clone(), vec![batches.clone()])?;
+            let plan = LogicalPlanBuilder::scan(KEPT_SESSIONS, provider_as_source(Arc::new(table)), None)?.build()?;
+            Ok(KeptSessions::Joined(plan))
+        };
+        if batches.iter().map(|b| b.num_rows()).sum::<usize>() > self.max_listed_sessions {
+            return computed();
+        }
+        let mut listed = Vec::new();
+        for batch in &batches {
+            let sessions = cast(batch.column(1), &DataType::Utf8)?;
+            if sessions.null_count() > 0 {
+                return computed();
+            }
+            listed.extend(sessions.as_string::<i32>().iter().flatten().map(str::to_string));
+        }
+        Ok(KeptSessions::Listed(listed))
+    }
+
+    /// `scan` (of `events`) reading only the rows of `sessions`, in any project: a session id kept
+    /// in one project admits that id's rows in another, a whole session either way, so every
+    /// session computed is still complete.
+    fn of_sessions(&self, scan: LogicalPlan, sessions: &[String]) -> Result<LogicalPlan> {
+        let LogicalPlan::TableScan(scan) = scan else {
+            return internal_err!("a scoped view restricts scans of events only");
+        };
+        let Some(events) = (self.events_table.as_ref() as &dyn Any).downcast_ref::<EventsTable>() else {
+            return internal_err!("events is not Footfall's table");
+        };
+        let source = provider_as_source(Arc::new(events.of_sessions(sessions)));
+        Ok(LogicalPlan::TableScan(TableScan { source, ..scan }))
+    }
 }
 
-fn is_events(scan: &datafusion::logical_expr::TableScan) -> bool {
+/// The kept sessions: their ids, or their rows as a table to join with.
+enum KeptSessions {
+    Listed(Vec<String>),
+    Joined(LogicalPlan),
+}
+
+fn is_events(scan: &TableScan) -> bool {
     scan.table_name.table() == "events"
 }
 
@@ -364,7 +431,13 @@ impl TableProvider for ScopedView {
         let plan = if let Some(range) = range {
             let mut conditions = range.conditions();
             conditions.extend(Self::project_conditions(filters));
-            self.scoped_plan(&conditions)?
+            let kept = self.kept_sessions(&conditions)?;
+            match self.kept_now(state, &kept).await? {
+                KeptSessions::Listed(listed) => self.scoped_plan(|scan| self.of_sessions(scan, &listed))?,
+                KeptSessions::Joined(kept) => {
+                    self.scoped_plan(|scan| semi_join(&kept, KEPT_SESSIONS, scan, columns::SESSION_ID))?
+                }
+            }
         } else {
             self.plan.clone()
         };
