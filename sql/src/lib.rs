@@ -14,6 +14,7 @@ pub mod provider;
 pub mod query;
 #[cfg(test)]
 mod rule_tests;
+pub mod scoped_view_order;
 pub mod scoped_views;
 pub mod session_runs;
 pub mod shared_subplan;

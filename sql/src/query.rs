@@ -75,6 +75,10 @@ pub struct QueryConfig {
     /// that the session index picks their files; more are found by a semi join
     /// (`sql/src/scoped_views.rs`).
     pub max_listed_sessions: usize,
+    /// Up to this many rows of the range that `ORDER BY time LIMIT k` computes over a session view
+    /// (or k, if more) are held in memory as the answer's source; more are computed again by
+    /// the query (`sql/src/scoped_views.rs`).
+    pub max_held_rows: usize,
 }
 
 impl Default for QueryConfig {
@@ -86,6 +90,7 @@ impl Default for QueryConfig {
             max_rows: 1_000_000,
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_listed_sessions: 50_000,
+            max_held_rows: 10_000,
         }
     }
 }
@@ -138,6 +143,7 @@ impl QueryService {
         let mut optimizer_rules = crate::count_with_distinct::optimizer_rules();
         crate::top_row_per_partition::add_to(&mut optimizer_rules);
         crate::ordered_first_last::add_to(&mut optimizer_rules);
+        crate::scoped_view_order::add_to(&mut optimizer_rules);
         let physical_optimizer_rules = crate::physical_rules::all();
         Ok(Self {
             engine,
@@ -241,6 +247,7 @@ impl QueryService {
                         events: events_table.clone(),
                         snapshot: snapshot.clone(),
                         max_listed: self.config.max_listed_sessions,
+                        max_held_rows: self.config.max_held_rows,
                     };
                     Arc::new(ScopedView::new(plan, sql.to_string(), scoping, events.clone(), sessions))
                 }

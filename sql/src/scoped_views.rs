@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use arrow::array::AsArray;
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::internal_err;
@@ -37,16 +37,18 @@ use datafusion::logical_expr::{
     col, lit, Between, BinaryExpr, Cast, Expr, JoinType, LogicalPlan, LogicalPlanBuilder, Operator,
     TableProviderFilterPushDown, TableScan, TableSource, TryCast,
 };
-use datafusion::physical_plan::{collect, ExecutionPlan};
+use datafusion::physical_plan::{collect, execute_stream, ExecutionPlan};
 use footfall_engine::event::columns;
 use footfall_engine::Snapshot;
+use futures::StreamExt;
 
 use crate::provider::{string_set, timestamp_millis, EventsTable};
 
 /// A view that can be scoped, and by which of its columns.
 #[derive(Debug, Clone, Copy)]
 pub struct Scoping {
-    /// The view's column holding an event time of the session (a page view's, or the start).
+    /// The view's column holding an event time of the session (a page view's, or the start):
+    /// never null, as every event has a time (`min` makes its field nullable all the same).
     pub time_column: &'static str,
     /// Which events the time is taken from: that column is the time of one of them.
     pub kept_from: KeptFrom,
@@ -75,10 +77,15 @@ pub fn scoping(view: &str) -> Option<Scoping> {
 /// last day, 463 for 7 days, 710 for 14, 882 for 17 (70% of the rows), equal at 20 (80%).
 const MAX_SHARE_IN_RANGE: f64 = 0.7;
 
+/// Each retry of `ORDER BY time LIMIT k` reaches this many times further back for its range.
+const WIDENING: usize = 8;
+const HELD_ROWS: &str = "footfall_rows_in_time_order";
+
 const KEPT_SESSIONS: &str = "footfall_kept_sessions";
 /// The views (inlined in the others) that aggregate a page's later reports by `page_id`.
 const PAGE_KEYED_VIEWS: [&str; 2] = ["page_metrics", "page_experiments"];
 
+#[derive(Clone)]
 pub struct ScopedView {
     plan: LogicalPlan,
     schema: SchemaRef,
@@ -88,6 +95,17 @@ pub struct ScopedView {
     events_table: Arc<dyn TableProvider>,
     snapshot: Arc<Snapshot>,
     max_listed_sessions: usize,
+    max_held_rows: usize,
+    /// Set when the query wants only the first rows in the order of the time column.
+    order: Option<TimeOrder>,
+}
+
+/// The first `fetch` rows in the order of a scoped view's time column (see
+/// [`crate::scoped_view_order`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeOrder {
+    pub descending: bool,
+    pub fetch: usize,
 }
 
 /// What a scoped view needs to know to choose its sessions.
@@ -99,6 +117,9 @@ pub struct ScopedSessions {
     /// Up to this many kept sessions are listed by id (see [`ScopedView::listed_sessions`]);
     /// more are found by a semi join.
     pub max_listed: usize,
+    /// Up to this many rows (or k, if more) of the range `ORDER BY time LIMIT k` computes are held
+    /// in memory as the answer's source instead of being computed twice.
+    pub max_held_rows: usize,
 }
 
 impl fmt::Debug for ScopedView {
@@ -118,8 +139,29 @@ impl ScopedView {
         sessions: ScopedSessions,
     ) -> Self {
         let schema = Arc::new(plan.schema().as_arrow().clone());
-        let ScopedSessions { events: events_table, snapshot, max_listed } = sessions;
-        Self { plan, schema, definition, scoping, events, events_table, snapshot, max_listed_sessions: max_listed }
+        let ScopedSessions { events: events_table, snapshot, max_listed, max_held_rows } = sessions;
+        Self {
+            plan,
+            schema,
+            definition,
+            scoping,
+            events,
+            events_table,
+            snapshot,
+            max_listed_sessions: max_listed,
+            max_held_rows,
+            order: None,
+        }
+    }
+
+    /// This view told that its rows are wanted in `order` of its field `field`, if that is the
+    /// time column and it was not told so already. Where nulls sort does not matter: the time
+    /// column is never null (see [`Scoping::time_column`]), whatever its field says.
+    pub fn in_time_order(&self, field: usize, order: TimeOrder) -> Option<Self> {
+        let field = self.schema.fields().get(field)?;
+        let millis = matches!(field.data_type(), DataType::Timestamp(TimeUnit::Millisecond, _));
+        let fits = field.name() == self.scoping.time_column && millis;
+        (fits && self.order != Some(order)).then(|| Self { order: Some(order), ..self.clone() })
     }
 
     /// The times the filters' comparisons of the time column with constants admit, if any do.
@@ -239,6 +281,150 @@ impl ScopedView {
         Ok(KeptSessions::Listed(listed))
     }
 
+    /// The view's plan for `filters`: over the sessions in their time range when they have one
+    /// worth it, else whole.
+    async fn plan_for(&self, state: &dyn Session, filters: &[Expr]) -> Result<LogicalPlan> {
+        let Some(range) = self.time_range(filters).filter(|range| self.worth_scoping(*range, filters)) else {
+            return Ok(self.plan.clone());
+        };
+        let mut conditions = range.conditions();
+        conditions.extend(Self::project_conditions(filters));
+        let kept = self.kept_sessions(&conditions)?;
+        match self.kept_now(state, &kept).await? {
+            KeptSessions::Listed(listed) => self.scoped_plan(|scan| self.of_sessions(scan, &listed)),
+            KeptSessions::Joined(kept) => {
+                self.scoped_plan(|scan| semi_join(&kept, KEPT_SESSIONS, scan, columns::SESSION_ID))
+            }
+        }
+    }
+
+    /// For the first `order.fetch` rows in time order: the plan and filters of a recent range of
+    /// the view (an old one, ascending) that holds at least that many rows meeting `filters`, so
+    /// that every row the order puts first is in it (rows tied at the range's edge too), or those
+    /// rows themselves when few. `None` when no such range is worth computing apart from the
+    /// whole.
+    ///
+    /// The range starts at the time of the n-th latest event the view's rows are taken from (page
+    /// views, or all events for sessions) that meets the filters it can, n twice the rows wanted;
+    /// rows left out (bots, filters on computed columns, sessions started earlier) widen it
+    /// eightfold until it holds enough. Each try computes the range, so a filter on a computed
+    /// column that keeps few rows can cost a few tries more than computing everything once.
+    async fn rows_in_time_order(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+        order: TimeOrder,
+    ) -> Result<Option<(LogicalPlan, Vec<Expr>)>> {
+        let in_filters = self.time_range(filters);
+        let mut nth = order.fetch.saturating_mul(2).max(1);
+        loop {
+            let Some(edge) = self.nth_source_time(state, filters, in_filters, nth, order.descending).await? else {
+                return Ok(None);
+            };
+            let ordered = if order.descending {
+                TimeRange { from: edge, until: i64::MAX }
+            } else {
+                TimeRange { from: i64::MIN, until: edge.saturating_add(1) }
+            };
+            let range = in_filters.map_or(ordered, |r| r.intersect(ordered));
+            if !self.worth_scoping(range, filters) {
+                return Ok(None);
+            }
+            let mut within = filters.to_vec();
+            within.extend(self.view_time_conditions(range));
+            let plan = self.plan_for(state, &within).await?;
+            // The range's rows are computed once, here: when they are few they are the answer's
+            // source (held in memory); when more than that, they are enough and are computed
+            // again by the query, streaming.
+            let rows = state.create_physical_plan(&filtered(plan.clone(), &within)?.build()?).await?;
+            let schema = rows.schema();
+            let mut stream = execute_stream(rows, state.task_ctx())?;
+            let (mut held, mut count) = (Vec::new(), 0);
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                count += batch.num_rows();
+                if count > order.fetch.max(self.max_held_rows) {
+                    return Ok(Some((plan, within)));
+                }
+                held.push(batch);
+            }
+            if count >= order.fetch {
+                let table = MemTable::try_new(schema, vec![held])?;
+                let plan = LogicalPlanBuilder::scan(HELD_ROWS, provider_as_source(Arc::new(table)), None)?.build()?;
+                return Ok(Some((plan, Vec::new())));
+            }
+            nth = nth.saturating_mul(WIDENING);
+        }
+    }
+
+    /// The filters' conditions on columns `events` has too, with the same type, as conditions on
+    /// `events`: most mean the same there (a page view's own path, its project), which makes the
+    /// first range a close guess. Where one does not, a try more or a computation of the whole
+    /// follows, never another answer: each range is counted.
+    fn source_conditions(&self, filters: &[Expr]) -> Vec<Expr> {
+        let events = self.events_table.schema();
+        let shared = |name: &str| match (self.schema.field_with_name(name), events.field_with_name(name)) {
+            (Ok(view), Ok(event)) => view.data_type() == event.data_type(),
+            _ => false,
+        };
+        let subquery = |e: &Expr| {
+            e.exists(|e| Ok(matches!(e, Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_))))
+                .unwrap_or(true)
+        };
+        filters
+            .iter()
+            .flat_map(split_conjunction)
+            .filter(|e| {
+                let columns = e.column_refs();
+                !columns.is_empty() && columns.iter().all(|c| shared(&c.name)) && !e.is_volatile() && !subquery(e)
+            })
+            .filter_map(|e| on_events_column(e).ok())
+            .collect()
+    }
+
+    /// The time of the `nth` event in time order (descending or not) of those the view's rows are
+    /// taken from, that meet the filters' [`Self::source_conditions`] and their time range; `None`
+    /// when there are fewer.
+    async fn nth_source_time(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+        within: Option<TimeRange>,
+        nth: usize,
+        descending: bool,
+    ) -> Result<Option<i64>> {
+        let mut conditions = within.map(TimeRange::conditions).unwrap_or_default();
+        conditions.extend(self.source_conditions(filters));
+        if self.scoping.kept_from == KeptFrom::PageViews {
+            conditions.push(col(columns::EVENT_TYPE).eq(lit("pageview")));
+        }
+        let time = Expr::Column(Column::new(Some("events"), columns::ADDED_ISO));
+        let mut builder = self.events_scan()?;
+        if let Some(condition) = conditions.into_iter().reduce(Expr::and) {
+            builder = builder.filter(condition)?;
+        }
+        let plan = builder
+            .sort(vec![time.clone().sort(!descending, false)])?
+            .limit(nth.saturating_sub(1), Some(1))?
+            .project(vec![time])?
+            .build()?;
+        let found = collect(state.create_physical_plan(&plan).await?, state.task_ctx()).await?;
+        let Some(batch) = found.iter().find(|b| b.num_rows() > 0) else {
+            return Ok(None);
+        };
+        Ok(timestamp_millis(&ScalarValue::try_from_array(batch.column(0), 0)?))
+    }
+
+    /// `range` as conditions on the view's own time column.
+    fn view_time_conditions(&self, range: TimeRange) -> Vec<Expr> {
+        let column = self.scoping.time_column;
+        let zone = match self.schema.field_with_name(column).map(|f| f.data_type()) {
+            Ok(DataType::Timestamp(_, zone)) => zone.clone(),
+            _ => None,
+        };
+        range.conditions_on(Column::new_unqualified(column), zone)
+    }
+
     /// `scan` (of `events`) reading only the rows of `sessions`, in any project: a session id kept
     /// in one project admits that id's rows in another, a whole session either way, so every
     /// session computed is still complete.
@@ -348,8 +534,13 @@ impl TimeRange {
 
     /// The range as conditions on `events.added_iso`.
     fn conditions(self) -> Vec<Expr> {
-        let time = || Expr::Column(Column::new(Some("events"), columns::ADDED_ISO));
-        let at = |ms: i64| lit(ScalarValue::TimestampMillisecond(Some(ms), Some("UTC".into())));
+        self.conditions_on(Column::new(Some("events"), columns::ADDED_ISO), Some("UTC".into()))
+    }
+
+    /// The range as conditions on `column`, a time in milliseconds in `zone`.
+    fn conditions_on(self, column: Column, zone: Option<Arc<str>>) -> Vec<Expr> {
+        let time = || Expr::Column(column.clone());
+        let at = |ms: i64| lit(ScalarValue::TimestampMillisecond(Some(ms), zone.clone()));
         let mut conditions = Vec::new();
         if self.from > i64::MIN {
             conditions.push(time().gt_eq(at(self.from)));
@@ -427,36 +618,22 @@ impl TableProvider for ScopedView {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let range = self.time_range(filters).filter(|range| self.worth_scoping(*range, filters));
-        let plan = if let Some(range) = range {
-            let mut conditions = range.conditions();
-            conditions.extend(Self::project_conditions(filters));
-            let kept = self.kept_sessions(&conditions)?;
-            match self.kept_now(state, &kept).await? {
-                KeptSessions::Listed(listed) => self.scoped_plan(|scan| self.of_sessions(scan, &listed))?,
-                KeptSessions::Joined(kept) => {
-                    self.scoped_plan(|scan| semi_join(&kept, KEPT_SESSIONS, scan, columns::SESSION_ID))?
-                }
-            }
-        } else {
-            self.plan.clone()
+        let ordered = match self.order {
+            Some(order) => self.rows_in_time_order(state, filters, order).await?,
+            None => None,
         };
-        let mut builder = LogicalPlanBuilder::from(plan);
-        if let Some(filter) = filters.iter().cloned().reduce(Expr::and) {
-            // The filters name the view as the query did (its name or an alias); the plan's
-            // columns carry the qualifiers of the view's own body, and its names are unique.
-            let filter = filter
-                .transform(|e| match e {
-                    Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
-                    other => Ok(Transformed::no(other)),
-                })?
-                .data;
-            builder = builder.filter(filter)?;
-        }
+        let (plan, filters) = match ordered {
+            Some(found) => found,
+            None => (self.plan_for(state, filters).await?, filters.to_vec()),
+        };
+        let mut builder = filtered(plan, &filters)?;
         if let Some(projection) = projection {
-            let schema = self.plan.schema();
-            let fields =
-                projection.iter().map(|i| Expr::Column(Column::from(schema.qualified_field(*i)))).collect::<Vec<_>>();
+            // By name: the plan may be the view's body or rows held from it, and its names are
+            // unique.
+            let fields = projection
+                .iter()
+                .map(|i| Expr::Column(Column::new_unqualified(self.schema.field(*i).name())))
+                .collect::<Vec<_>>();
             builder = builder.project(fields)?;
         }
         if let Some(limit) = limit {
@@ -464,6 +641,23 @@ impl TableProvider for ScopedView {
         }
         state.create_physical_plan(&builder.build()?).await
     }
+}
+
+/// `plan` (a scoped view's) with `filters` applied on top, as DataFusion's own views do.
+fn filtered(plan: LogicalPlan, filters: &[Expr]) -> Result<LogicalPlanBuilder> {
+    let mut builder = LogicalPlanBuilder::from(plan);
+    if let Some(filter) = filters.iter().cloned().reduce(Expr::and) {
+        // The filters name the view as the query did (its name or an alias); the plan's columns
+        // carry the qualifiers of the view's own body, and its names are unique.
+        let filter = filter
+            .transform(|e| match e {
+                Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
+                other => Ok(Transformed::no(other)),
+            })?
+            .data;
+        builder = builder.filter(filter)?;
+    }
+    Ok(builder)
 }
 
 #[cfg(test)]

@@ -538,7 +538,8 @@ async fn project_filters_are_exact() {
 /// that runs past midnight into the fourth day,
 /// a page view of the fourth day whose engagement report lands a day later in another session,
 /// and a session too fast to be human.
-async fn days_of_sessions(dir: &Path, max_listed_sessions: usize) -> QueryService {
+/// `config`: the service's, over `max_rows: 1_000`.
+async fn days_of_sessions(dir: &Path, config: QueryConfig) -> QueryService {
     let store = StorageLocation::Local(dir.join("storage")).open().expect("store");
     let engine = Arc::new(Engine::open(EngineConfig::new(dir.join("wal")), store).await.expect("engine"));
     let engaged = |ts: i64, session: &str, visitor: &str, page: &str, time_on_page: i64| Event {
@@ -601,8 +602,64 @@ async fn days_of_sessions(dir: &Path, max_listed_sessions: usize) -> QueryServic
         engine.append(events).await.expect("append");
         engine.flush().await.expect("flush");
     }
-    QueryService::new(engine, QueryConfig { max_rows: 1_000, max_listed_sessions, ..Default::default() })
-        .expect("service")
+    QueryService::new(engine, QueryConfig { max_rows: 1_000, ..config }).expect("service")
+}
+
+/// `ORDER BY <time column> LIMIT k` over a scoped view, with no time filter, computes only a recent
+/// (or, ascending, an early) range that holds enough rows: the answers are those of the whole
+/// computation, whose plan the references get by sorting on an expression of the time instead.
+/// Bots left out of `pageviews`, a filter that keeps few rows and sessions that started before
+/// their latest pages make the range grow; a filter above the scan leaves the view whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_rows_in_time_order_of_session_views_compute_a_range_with_the_same_answers() {
+    let (listing_dir, joining_dir) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    // Sessions listed and the range's rows held; sessions joined and the range computed again.
+    let listing = days_of_sessions(listing_dir.path(), QueryConfig::default()).await;
+    let joining_config = QueryConfig { max_listed_sessions: 0, max_held_rows: 0, ..Default::default() };
+    let joining = days_of_sessions(joining_dir.path(), joining_config).await;
+    let scope = QueryScope::AllProjects;
+    let as_ms = |c: &str| format!("CAST({c} AS BIGINT)");
+    // (query, its time column, whether a range is computed)
+    let cases = [
+        ("SELECT * FROM pageviews ORDER BY {t} DESC, page_id LIMIT 3", "added_iso", true),
+        ("SELECT page_id, path, entry_page, time_on_page_ms FROM all_pageviews WHERE project_id = 'a' ORDER BY {t}, page_id LIMIT 4", "added_iso", true),
+        // The latest page views of `a`'s fourth day include the bot session `fast`.
+        ("SELECT page_id, is_bot FROM all_pageviews WHERE added_iso < TIMESTAMP '2025-11-27T12:00:00Z' ORDER BY {t} DESC LIMIT 8", "added_iso", true),
+        ("SELECT page_id FROM pageviews WHERE added_iso < TIMESTAMP '2025-11-27T12:00:00Z' ORDER BY {t} DESC LIMIT 8", "added_iso", true),
+        // One page of `/p3` a day: the first range is found among page views of that path.
+        ("SELECT page_id, added_iso FROM pageviews WHERE path = '/p3' ORDER BY {t} DESC LIMIT 2", "added_iso", true),
+        // One entry page a session, a computed column: the range grows until it holds three.
+        ("SELECT page_id, added_iso FROM pageviews WHERE entry_page ORDER BY {t} DESC LIMIT 3", "added_iso", true),
+        // A page metric: page views carry none of their own, so the guess finds no event and
+        // the view is computed whole.
+        ("SELECT page_id, time_on_page_ms FROM pageviews WHERE time_on_page_ms > 20000 ORDER BY {t} DESC LIMIT 2", "added_iso", false),
+        ("SELECT * FROM sessions ORDER BY {t} DESC, session_id LIMIT 2", "started_at", true),
+        ("SELECT session_id, pageviews, duration_ms FROM all_sessions s WHERE s.project_id = 'a' ORDER BY s.{t} DESC LIMIT 3", "started_at", true),
+        ("SELECT p.id, p.path_sequence, p.next_path, p.entry_timestamp AS at FROM user_paths p ORDER BY p.{t} DESC, p.id LIMIT 5", "entry_timestamp", true),
+        // A join between the sort and the view: the view is computed whole.
+        ("SELECT p.page_id FROM pageviews p JOIN (SELECT DISTINCT session_id FROM events WHERE path = '/p2') s ON p.session_id = s.session_id ORDER BY p.{t} DESC, p.page_id LIMIT 3", "added_iso", false),
+    ];
+    async fn physical_plan(service: &QueryService, sql: String) -> String {
+        let explained = service.run(&format!("EXPLAIN {sql}"), &QueryScope::AllProjects).await.expect("explain");
+        let rows = render(&explained.batches).expect("render");
+        rows.iter().find(|r| r[0] == "physical_plan").map(|r| r[1].clone()).expect("physical plan")
+    }
+    for (query, time, ranged) in cases {
+        let sql = query.replace("{t}", time);
+        let reference = query.replace("{t}", &as_ms(time)).replace("p.CAST(", "CAST(p.").replace("s.CAST(", "CAST(s.");
+        let want = joining.run(&reference, &scope).await.unwrap_or_else(|e| panic!("{reference}: {e}"));
+        let want_rows = render(&want.batches).expect("render");
+        assert!(!want_rows.is_empty(), "{reference}");
+        for (service, name) in [(&listing, "listed"), (&joining, "joined")] {
+            let got = service.run(&sql, &scope).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert_eq!(render(&got.batches).expect("render"), want_rows, "{sql}, {name}");
+        }
+        // The range's rows, held, are the listing service's source: its plan reads no file.
+        let held = physical_plan(&listing, sql.clone()).await;
+        assert_eq!(!held.contains("file_type=parquet"), ranged, "{sql}:\n{held}");
+        assert_eq!(physical_plan(&joining, sql.clone()).await.contains("join_type=RightSemi"), ranged, "{sql}");
+        assert!(!physical_plan(&listing, reference.clone()).await.contains("listed sessions #"), "{reference}");
+    }
 }
 
 fn paged(mut e: Event, session: &str, visitor: &str, page: &str, path: &str) -> Event {
@@ -623,8 +680,9 @@ fn paged(mut e: Event, session: &str, visitor: &str, page: &str, path: &str) -> 
 async fn time_filters_on_session_views_compute_only_sessions_in_range_with_the_same_answers() {
     let (listing_dir, joining_dir) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
     // The kept sessions listed by id (few, as here), and found by a semi join (many).
-    let listing = days_of_sessions(listing_dir.path(), 50_000).await;
-    let service = days_of_sessions(joining_dir.path(), 0).await;
+    let listing = days_of_sessions(listing_dir.path(), QueryConfig::default()).await;
+    let service =
+        days_of_sessions(joining_dir.path(), QueryConfig { max_listed_sessions: 0, ..Default::default() }).await;
     let scope = QueryScope::AllProjects;
     // The fourth day, 2025-11-27.
     let (from_ts, to_ts) = ("TIMESTAMP '2025-11-27T00:00:00Z'", "TIMESTAMP '2025-11-28T00:00:00Z'");

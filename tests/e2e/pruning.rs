@@ -142,4 +142,18 @@ fn time_filters_on_pageviews_compute_whole_sessions_in_range() {
     // opens the two files that hold them; the page metrics' scan still opens all five.
     let (scoped_files, whole_files) = (scoped_files.expect("files scanned"), whole_files.expect("files scanned"));
     assert!(scoped_files < whole_files, "{scoped_files} files scanned, {whole_files} without the scoping");
+
+    // The latest page views with no time filter: a recent range that holds enough is computed;
+    // the reference sorts on an expression of the time, which leaves the view whole.
+    let latest = format!("SELECT {columns} FROM pageviews ORDER BY added_iso DESC, session_id LIMIT 4");
+    let reference =
+        format!("SELECT {columns} FROM pageviews ORDER BY CAST(added_iso AS BIGINT) DESC, session_id LIMIT 4");
+    let (rows, _) = server.sql_with_files(&query, &latest);
+    assert_eq!(rows, server.sql_with_files(&query, &reference).0);
+    let pages: Vec<(&str, &str)> =
+        rows.iter().map(|r| (r["session_id"].as_str().unwrap_or(""), r["path"].as_str().unwrap_or(""))).collect();
+    assert_eq!(pages, [("d4s2", "/p2"), ("d4s2", "/p1"), ("d4s2", "/p0"), ("d4s1", "/p1")]);
+    assert_eq!(rows[0]["exit_page"], true);
+    assert_eq!(rows[2]["entry_page"], true);
+    assert_eq!(rows[2]["pages_in_session"], 3);
 }
