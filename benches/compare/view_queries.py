@@ -42,6 +42,14 @@ QUERIES = [
     ("path_transitions_day", "SELECT path, next_path, count(*) FROM user_paths WHERE project_id = '{p}' "
                              "AND entry_timestamp >= {day} AND next_path IS NOT NULL "
                              "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 10"),
+    # The latest rows with no time filter: a recent range that holds enough of them is computed.
+    ("latest_pageviews_any_time", "SELECT * FROM pageviews WHERE project_id = '{p}' "
+                                  "ORDER BY added_iso DESC, event_id DESC LIMIT 50"),
+    ("latest_sessions_any_time", "SELECT * FROM sessions WHERE project_id = '{p}' "
+                                 "ORDER BY started_at DESC, session_id LIMIT 20"),
+    ("latest_pageviews_of_path", "SELECT page_id, added_iso, time_on_page_ms FROM pageviews "
+                                 "WHERE project_id = '{p}' AND path = '/careers' "
+                                 "ORDER BY added_iso DESC, event_id DESC LIMIT 20"),
 ]
 
 
