@@ -42,7 +42,7 @@ use crate::catalog::{CatalogFile, DataFileMeta};
 use crate::event::{columns, schema};
 use crate::ids::{FileId, PartitionKey};
 use crate::partition_file::{
-    encode, null_columns_in, sort_key_columns, sorting_columns, writer, EncodeOptions, EncodedFile, PartitionFileError,
+    encode, sort_key_columns, sorting_columns, writer, EncodeOptions, EncodedFile, Layout, PartitionFileError,
 };
 use crate::session_index::{session_key, SessionIndex};
 
@@ -249,7 +249,7 @@ fn merge_sorted(
             Ok(ParquetRecordBatchReaderBuilder::try_new(resorted.parquet)?)
         })
         .collect::<Result<Vec<_>, CompactionError>>()?;
-    let null_columns = null_columns_in(builders.iter().map(|b| b.metadata().as_ref()));
+    let layout = Layout::of_merged(builders.iter().map(|b| b.metadata().as_ref()));
     for builder in builders {
         let mut reader = builder.with_batch_size(READ_BATCH_ROWS).build()?;
         if let Some(batch) = next_batch(&mut reader, &target)? {
@@ -259,7 +259,7 @@ fn merge_sorted(
     }
 
     let mut out = Vec::new();
-    let mut writer = writer(&mut out, opts, &null_columns)?;
+    let mut writer = writer(&mut out, opts, &layout)?;
     let session_column = target.index_of(columns::SESSION_ID)?;
     let ts_column = target.index_of(columns::ADDED_ISO)?;
     let mut group_keys: Vec<Vec<u32>> = Vec::new();
