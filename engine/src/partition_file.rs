@@ -6,7 +6,7 @@
 //! every row. Within a kind, most columns are constant per session (visitor, hostname, referrer,
 //! UTM, device and geo), so they become long runs that dictionary + RLE + zstd store in almost
 //! nothing, and timestamps small deltas. A session's rows of one kind sit together, so a session
-//! lookup still reads a few row groups, which the session index prunes to.
+//! lookup reads a few pages of the files the session index names (most files are one row group).
 
 use std::collections::HashSet;
 use std::ops::Range;
