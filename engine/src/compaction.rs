@@ -41,6 +41,7 @@ use thiserror::Error;
 use crate::catalog::{CatalogFile, DataFileMeta};
 use crate::event::{columns, schema};
 use crate::ids::{FileId, PartitionKey};
+use crate::page_reports::{report_keys, PageReports};
 use crate::partition_file::{
     encode, sort_key_columns, sorting_columns, writer, EncodeOptions, EncodedFile, Layout, PartitionFileError,
 };
@@ -263,6 +264,7 @@ fn merge_sorted(
     let session_column = target.index_of(columns::SESSION_ID)?;
     let ts_column = target.index_of(columns::ADDED_ISO)?;
     let mut group_keys: Vec<Vec<u32>> = Vec::new();
+    let mut page_keys: Vec<u64> = Vec::new();
     let mut rows_written: u64 = 0;
     let (mut min_ts_ms, mut max_ts_ms) = (i64::MAX, i64::MIN);
 
@@ -292,6 +294,7 @@ fn merge_sorted(
             .collect::<Result<Vec<_>, ArrowError>>()?;
         let merged = RecordBatch::try_new(Arc::clone(&target), columns)?;
 
+        page_keys.extend(report_keys(&merged)?);
         let sessions = merged.column(session_column).as_string::<i32>();
         for row in 0..merged.num_rows() {
             let group = (rows_written as usize + row) / opts.row_group_rows.max(1);
@@ -340,7 +343,7 @@ fn merge_sorted(
     let metadata = writer.close()?;
     let row_groups = metadata.num_row_groups();
     group_keys.resize_with(row_groups, Vec::new);
-    let index = SessionIndex::from_row_group_keys(group_keys);
+    let index = SessionIndex::from_row_group_keys(group_keys).with_page_reports(PageReports::from_keys(page_keys));
     let meta = DataFileMeta {
         project: partition.project.clone(),
         day: partition.day,
@@ -497,6 +500,31 @@ mod tests {
             }
         }
         assert!(merged.index.may_contain_any(&[session_key("s05")]));
+    }
+
+    #[tokio::test]
+    async fn a_merged_file_names_the_pages_its_inputs_hold_reports_of() {
+        use crate::page_reports::page_key;
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let day_ms = partition().day.start_millis();
+        let opts = EncodeOptions::default();
+        // Page views in the first file; reports of half of those pages in the second, as when
+        // they arrive after a flush.
+        let page = |i: u64, kind: crate::EventType| {
+            let mut e = sample("p", day_ms + i as i64 * 1000, &format!("s{}", i % 9));
+            e.context.page_id = Some(format!("page{i}"));
+            e.event_type = kind;
+            e
+        };
+        let views: Vec<_> = (0..200).map(|i| page(i, crate::EventType::Pageview)).collect();
+        let reports: Vec<_> = (0..200).step_by(2).map(|i| page(i, crate::EventType::Engagement)).collect();
+        let inputs = vec![write_file(&store, 0, &views, opts).await, write_file(&store, 1000, &reports, opts).await];
+        assert_eq!(inputs[0].index.page_reports().map(|r| r.pages()), Some(0));
+        let merged = merge(&store, &partition(), &inputs, opts).await.unwrap();
+        assert_eq!(merged.index.page_reports().map(|r| r.pages()), Some(100));
+        let held = |i: u64| merged.index.may_hold_reports_of(&[page_key(&format!("page{i}"))]);
+        assert!((0..200).step_by(2).all(held));
+        assert!((1..200).step_by(2).filter(|i| held(*i)).count() <= 1);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod envelope;
 pub mod event;
 pub mod ids;
+pub mod page_reports;
 pub mod partition_file;
 pub mod paths;
 pub mod session_index;

@@ -29,6 +29,7 @@ use crate::buffer::{combine_sparse, NullsFor};
 use crate::catalog::DataFileMeta;
 use crate::event::{columns, schema};
 use crate::ids::{FileId, PartitionKey};
+use crate::page_reports::{report_keys, PageReports};
 use crate::session_index::SessionIndex;
 
 #[derive(Debug, Error)]
@@ -92,7 +93,7 @@ pub fn sorting_columns() -> Result<Vec<SortingColumn>, ArrowError> {
 /// the same reason (plain, each was ~0.7 B per pageview smaller).
 fn column_encodings() -> [(&'static str, Encoding); 5] {
     [
-        ("page_id", Encoding::DELTA_LENGTH_BYTE_ARRAY),
+        (columns::PAGE_ID, Encoding::DELTA_LENGTH_BYTE_ARRAY),
         (columns::ADDED_ISO, Encoding::DELTA_BINARY_PACKED),
         (columns::EVENT_ID, Encoding::DELTA_BINARY_PACKED),
         ("viewport_width", Encoding::PLAIN),
@@ -146,7 +147,7 @@ impl Layout {
     /// The layout of `batch`, a whole file's rows.
     fn of(batch: &RecordBatch) -> Self {
         let page_ids_repeat =
-            batch.column_by_name("page_id").and_then(|c| c.as_string_opt::<i32>()).is_some_and(|ids| {
+            batch.column_by_name(columns::PAGE_ID).and_then(|c| c.as_string_opt::<i32>()).is_some_and(|ids| {
                 let present = ids.len() - ids.null_count();
                 let distinct: HashSet<&str> = ids.iter().flatten().collect();
                 present as f64 >= REPEATS_FOR_DICTIONARY * distinct.len().max(1) as f64
@@ -226,7 +227,7 @@ fn writer_properties(opts: EncodeOptions, layout: &Layout) -> Result<WriterPrope
     for (column, encoding) in column_encodings() {
         let path = ColumnPath::from(column);
         // With a dictionary, the encoding is the fallback for values past its size limit.
-        let dictionary = column == "page_id" && layout.page_ids_repeat;
+        let dictionary = column == columns::PAGE_ID && layout.page_ids_repeat;
         if dictionary {
             builder = builder.set_column_dictionary_page_size_limit(path.clone(), PAGE_ID_DICTIONARY_BYTES);
         }
@@ -297,7 +298,8 @@ pub fn encode(
         let start = g * opts.row_group_rows;
         let end = (start + opts.row_group_rows).min(rows);
         (start..end).map(move |i| (!sessions.is_null(i)).then(|| sessions.value(i)))
-    }));
+    }))
+    .with_page_reports(PageReports::from_keys(report_keys(&sorted)?));
 
     let meta = DataFileMeta {
         project: key.project.clone(),
@@ -390,6 +392,33 @@ mod tests {
         let hits = encoded.index.row_groups_matching(&[session_key("s7")]);
         assert!((1..=2).contains(&hits.iter().filter(|h| **h).count()));
         assert!(!encoded.index.may_contain_any(&[session_key("nope")]));
+    }
+
+    #[test]
+    fn the_index_names_the_pages_a_file_holds_reports_of() {
+        use crate::page_reports::page_key;
+        // Page views of 300 pages; pages 0, 3, 6... have a report too.
+        let page_id = |i: i64| format!("{:012}", i * 7_919);
+        let mut events = Vec::new();
+        for i in 0..300i64 {
+            let mut page = sample("p", 1_000_000 + i, &format!("s{}", i % 7));
+            page.context.page_id = Some(page_id(i));
+            if i % 3 == 0 {
+                let mut report = page.clone();
+                report.event_type = crate::event::EventType::Vitals;
+                events.push(report);
+            }
+            events.push(page);
+        }
+        let batch = to_record_batch(events.iter().enumerate().map(|(i, e)| (i as u64, e))).unwrap();
+        let key = PartitionKey { project: ProjectId::new("p").unwrap(), day: "1970-01-01".parse().unwrap() };
+        let encoded = encode(&key, &[batch], EncodeOptions::default()).unwrap();
+        let reports = encoded.index.page_reports().expect("a flush builds the filter");
+        assert_eq!(reports.pages(), 100);
+        let held = |i: i64| encoded.index.may_hold_reports_of(&[page_key(&page_id(i))]);
+        assert!((0..300).step_by(3).all(held), "every reported page");
+        let viewed_only = (0..300).filter(|i| i % 3 != 0 && held(*i)).count();
+        assert!(viewed_only <= 1, "{viewed_only} pages without reports matched");
     }
 
     /// 300 page views in 7 sessions, each with its own page id, and `reports` more events per page

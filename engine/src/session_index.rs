@@ -5,23 +5,28 @@
 //! Keys are 32-bit hashes of the session id, so a bitmap can say "maybe" for a session it does not
 //! hold (the scan then filters the rows), but never "no" for one it does.
 //!
+//! Since version 3 the sidecar also holds the file's [`PageReports`] filter, for the session views'
+//! page metrics.
+//!
 //! ```text
-//! envelope(magic "FFSESIDX", v2, body)
-//! body := u32 row_group_count | bitmap(row group)*
+//! envelope(magic "FFSESIDX", v3, body)
+//! body := u32 row_group_count | bitmap(row group)* | u8 has page reports | [page reports]
 //! bitmap := u32 byte length | roaring portable serialization
 //! ```
 //!
 //! The file's bitmap is the union of its row groups', computed on load (version 1 stored it too,
 //! which doubled the index of the usual one-row-group file: random 32-bit keys are sparse, so a
-//! roaring bitmap spends ≈ 10 bytes per session). Version 1 indexes are still read.
+//! roaring bitmap spends ≈ 10 bytes per session). Versions 1 and 2 are still read; their files have
+//! no page-report filter, so they are read whenever pages are looked for.
 
 use roaring::{MultiOps, RoaringBitmap};
 use thiserror::Error;
 
 use crate::envelope::{self, EnvelopeError};
+use crate::page_reports::{PageReports, PageReportsError};
 
 pub const MAGIC: &[u8; 8] = b"FFSESIDX";
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 
 #[derive(Debug, Error)]
 pub enum SessionIndexError {
@@ -29,6 +34,8 @@ pub enum SessionIndexError {
     Frame(#[from] EnvelopeError),
     #[error("session index body is malformed: {0}")]
     Malformed(String),
+    #[error(transparent)]
+    PageReports(#[from] PageReportsError),
 }
 
 pub fn session_key(session_id: &str) -> u32 {
@@ -40,6 +47,8 @@ pub struct SessionIndex {
     /// The union of `row_groups`, kept only when there are several (otherwise it is the one).
     file: Option<RoaringBitmap>,
     row_groups: Vec<RoaringBitmap>,
+    /// `None` for files indexed before version 3, or whose filter could not be built.
+    page_reports: Option<PageReports>,
 }
 
 impl SessionIndex {
@@ -72,7 +81,25 @@ impl SessionIndex {
 
     fn from_bitmaps(row_groups: Vec<RoaringBitmap>) -> Self {
         let file = (row_groups.len() > 1).then(|| row_groups.iter().union());
-        Self { file, row_groups }
+        Self { file, row_groups, page_reports: None }
+    }
+
+    /// The index with the file's page-report filter.
+    pub fn with_page_reports(self, page_reports: Option<PageReports>) -> Self {
+        Self { page_reports, ..self }
+    }
+
+    /// The file's page-report filter, if its index has one.
+    pub fn page_reports(&self) -> Option<&PageReports> {
+        self.page_reports.as_ref()
+    }
+
+    /// Whether the file may hold reports of any of the pages `keys` ([`page_key`]s) stand for: yes
+    /// when its index has no filter.
+    ///
+    /// [`page_key`]: crate::page_reports::page_key
+    pub fn may_hold_reports_of(&self, keys: &[u64]) -> bool {
+        self.page_reports.as_ref().is_none_or(|reports| reports.may_hold_any(keys))
     }
 
     fn file(&self) -> Option<&RoaringBitmap> {
@@ -111,6 +138,10 @@ impl SessionIndex {
             body.extend_from_slice(&len.to_le_bytes());
             bitmap.serialize_into(&mut body).map_err(|e| SessionIndexError::Malformed(e.to_string()))?;
         }
+        body.push(u8::from(self.page_reports.is_some()));
+        if let Some(reports) = &self.page_reports {
+            reports.encode_into(&mut body);
+        }
         Ok(envelope::encode(MAGIC, FORMAT_VERSION, &body)?)
     }
 
@@ -135,13 +166,27 @@ impl SessionIndex {
             bitmaps
                 .push(RoaringBitmap::deserialize_from(head).map_err(|e| SessionIndexError::Malformed(e.to_string()))?);
         }
+        let mut page_reports = None;
+        if frame.version >= 3 {
+            let (&has, tail) = rest.split_first().ok_or_else(|| SessionIndexError::Malformed("truncated".into()))?;
+            rest = tail;
+            match has {
+                0 => {}
+                1 => {
+                    let (reports, tail) = PageReports::decode(rest)?;
+                    page_reports = Some(reports);
+                    rest = tail;
+                }
+                other => return Err(SessionIndexError::Malformed(format!("page-report flag {other}"))),
+            }
+        }
         if !rest.is_empty() {
             return Err(SessionIndexError::Malformed(format!("{} trailing bytes", rest.len())));
         }
         if frame.version == 1 {
             bitmaps.remove(0);
         }
-        Ok(Self::from_bitmaps(bitmaps))
+        Ok(Self::from_bitmaps(bitmaps).with_page_reports(page_reports))
     }
 }
 
@@ -182,6 +227,29 @@ mod tests {
         assert_eq!(decoded, SessionIndex::from_bitmaps(groups));
         assert_eq!(decoded.row_groups_matching(&[9]), vec![false, true]);
         assert!(decoded.may_contain_any(&[5]));
+    }
+
+    #[test]
+    fn page_reports_round_trip_and_older_indexes_have_none() {
+        use crate::page_reports::page_key;
+        let keys: Vec<u64> = (0..500).map(|i| page_key(&format!("page{i}"))).collect();
+        let with = index().with_page_reports(PageReports::from_keys(keys.clone()));
+        let decoded = SessionIndex::decode(&with.encode().unwrap()).unwrap();
+        assert_eq!(decoded, with);
+        assert!(decoded.may_hold_reports_of(&keys[7..8]));
+        assert!(!decoded.may_hold_reports_of(&[page_key("elsewhere")]));
+        assert_eq!(decoded.row_groups_matching(&[session_key("b")]), vec![true, false, false]);
+
+        // Version 2: the row groups' bitmaps alone; every page may be there.
+        let mut body = (index().row_groups.len() as u32).to_le_bytes().to_vec();
+        for bitmap in &index().row_groups {
+            body.extend_from_slice(&(bitmap.serialized_size() as u32).to_le_bytes());
+            bitmap.serialize_into(&mut body).unwrap();
+        }
+        let v2 = SessionIndex::decode(&envelope::encode(MAGIC, 2, &body).unwrap()).unwrap();
+        assert_eq!(v2, index());
+        assert!(v2.page_reports().is_none());
+        assert!(v2.may_hold_reports_of(&[page_key("elsewhere")]));
     }
 
     #[test]

@@ -201,6 +201,7 @@ pub mod columns {
     pub const NAME: &str = "name";
     pub const SESSION_ID: &str = "session_id";
     pub const VISITOR_ID: &str = "visitor_id";
+    pub const PAGE_ID: &str = "page_id";
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
