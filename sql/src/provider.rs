@@ -37,6 +37,7 @@ use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 use footfall_engine::catalog::CatalogFile;
 use footfall_engine::event::columns;
+use footfall_engine::page_reports::page_key;
 use footfall_engine::session_index::session_key;
 use footfall_engine::Snapshot;
 use roaring::RoaringBitmap;
@@ -57,11 +58,14 @@ impl ScanStats {
     }
 }
 
+#[derive(Clone)]
 pub struct EventsTable {
     schema: SchemaRef,
     snapshot: Arc<Snapshot>,
     store_url: ObjectStoreUrl,
     stats: Arc<ScanStats>,
+    /// Set by [`Self::of_page_reports`]: [`page_key`]s of the pages whose reports are wanted.
+    page_reports: Option<Arc<[u64]>>,
 }
 
 impl fmt::Debug for EventsTable {
@@ -72,7 +76,7 @@ impl fmt::Debug for EventsTable {
 
 impl EventsTable {
     pub fn new(snapshot: Arc<Snapshot>, store_url: ObjectStoreUrl, stats: Arc<ScanStats>) -> Self {
-        Self { schema: query_schema(), snapshot, store_url, stats }
+        Self { schema: query_schema(), snapshot, store_url, stats, page_reports: None }
     }
 
     pub fn snapshot(&self) -> &Arc<Snapshot> {
@@ -121,6 +125,8 @@ fn to_query_schema(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatc
 #[derive(Debug, Default)]
 struct Pruning {
     sessions: Option<RoaringBitmap>,
+    /// [`page_key`]s of pages whose reports are wanted: files whose filter holds none are skipped.
+    page_reports: Option<Arc<[u64]>>,
     /// Whether the filters name the kinds of event wanted (`event_type = / IN`).
     event_types: bool,
     projects: Option<HashSet<String>>,
@@ -210,6 +216,9 @@ impl Pruning {
         {
             return None;
         }
+        if self.page_reports.as_ref().is_some_and(|pages| !file.index.may_hold_reports_of(pages)) {
+            return None;
+        }
         let Some(keys) = &self.sessions else { return Some(None) };
         if !file.index.may_contain_any_of(keys) {
             return None;
@@ -296,7 +305,9 @@ impl TableProvider for EventsTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.scan_pruned(state, projection, Pruning::from_filters(filters), limit)
+        let mut pruning = Pruning::from_filters(filters);
+        pruning.page_reports = self.page_reports.clone();
+        self.scan_pruned(state, projection, pruning, limit)
     }
 }
 
@@ -387,18 +398,23 @@ impl EventsTable {
         UnionExec::try_new(plans)
     }
 
+    /// This table without the files whose page-report filters hold none of `pages` (ids), for the
+    /// page metrics of a scoped view (`sql/src/scoped_views.rs`). Only files are skipped: the
+    /// reports of those pages are among its rows, with others, for a join to pick from.
+    pub fn of_page_reports(&self, pages: &[String]) -> Self {
+        let mut keys: Vec<u64> = pages.iter().map(|p| page_key(p)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        Self { page_reports: Some(keys.into()), ..self.clone() }
+    }
+
     /// This table narrowed to the rows of `sessions` (ids, in any project).
     pub fn of_sessions(&self, sessions: &[String]) -> SessionsTable {
         let mut keys: Vec<u32> = sessions.iter().map(|s| session_key(s)).collect();
         keys.sort_unstable();
         keys.dedup();
         SessionsTable {
-            events: EventsTable {
-                schema: self.schema.clone(),
-                snapshot: self.snapshot.clone(),
-                store_url: self.store_url.clone(),
-                stats: self.stats.clone(),
-            },
+            events: self.clone(),
             ids: Arc::new(ListedIds {
                 fingerprint: {
                     use std::hash::{Hash, Hasher};

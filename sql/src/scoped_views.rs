@@ -82,6 +82,10 @@ const WIDENING: usize = 8;
 const HELD_ROWS: &str = "footfall_rows_in_time_order";
 
 const KEPT_SESSIONS: &str = "footfall_kept_sessions";
+/// Up to this many page views of the kept sessions are listed for their page metrics to skip files
+/// by. Each file's filter is asked for each page (≈ 5 ns), and says "maybe" for one page in 65,000
+/// it lacks: with more pages, most files are read anyway.
+const MAX_LISTED_PAGES: usize = 20_000;
 /// The views (inlined in the others) that aggregate a page's later reports by `page_id`.
 const PAGE_KEYED_VIEWS: [&str; 2] = ["page_metrics", "page_experiments"];
 
@@ -240,10 +244,22 @@ impl ScopedView {
     /// into their scan as a dynamic filter (an explicit semi join on page ids was measured to add
     /// a scan and do the same). They are not restricted by session: a page's late reports may
     /// land in a new session.
-    fn scoped_plan(&self, restrict: impl Fn(LogicalPlan) -> Result<LogicalPlan>) -> Result<LogicalPlan> {
+    ///
+    /// When the kept page views' ids are `pages`, the page metrics skip the files whose page-report
+    /// filters hold none of them (see `footfall_engine::page_reports`): without that, their scan
+    /// read the page ids of the project's whole history.
+    fn scoped_plan(
+        &self,
+        restrict: impl Fn(LogicalPlan) -> Result<LogicalPlan>,
+        pages: Option<&[String]>,
+    ) -> Result<LogicalPlan> {
         let rewritten = self.plan.clone().transform_down(|node| match &node {
             LogicalPlan::SubqueryAlias(alias) if PAGE_KEYED_VIEWS.contains(&alias.alias.table()) => {
-                Ok(Transformed::new(node, false, TreeNodeRecursion::Jump))
+                let node = match pages {
+                    Some(pages) => self.of_page_reports(node, pages)?,
+                    None => node,
+                };
+                Ok(Transformed::new(node, pages.is_some(), TreeNodeRecursion::Jump))
             }
             // Jump: the restriction's own scan of `events` is not to be restricted again.
             LogicalPlan::TableScan(scan) if is_events(scan) => {
@@ -291,11 +307,43 @@ impl ScopedView {
         conditions.extend(Self::project_conditions(filters));
         let kept = self.kept_sessions(&conditions)?;
         match self.kept_now(state, &kept).await? {
-            KeptSessions::Listed(listed) => self.scoped_plan(|scan| self.of_sessions(scan, &listed)),
+            KeptSessions::Listed(listed) => {
+                let pages = self.listed_pages(state, &listed).await?;
+                self.scoped_plan(|scan| self.of_sessions(scan, &listed), pages.as_deref())
+            }
             KeptSessions::Joined(kept) => {
-                self.scoped_plan(|scan| semi_join(&kept, KEPT_SESSIONS, scan, columns::SESSION_ID))
+                self.scoped_plan(|scan| semi_join(&kept, KEPT_SESSIONS, scan, columns::SESSION_ID), None)
             }
         }
+    }
+
+    /// The ids of the page views of `sessions`, computed now, for their page metrics to skip the
+    /// files that hold no report of them; `None` when there are more than [`MAX_LISTED_PAGES`],
+    /// or the view has no page metrics.
+    async fn listed_pages(&self, state: &dyn Session, sessions: &[String]) -> Result<Option<Vec<String>>> {
+        let page_keyed = self.plan.exists(|node| {
+            Ok(matches!(node, LogicalPlan::SubqueryAlias(alias) if PAGE_KEYED_VIEWS.contains(&alias.alias.table())))
+        })?;
+        if !page_keyed || sessions.len() > MAX_LISTED_PAGES {
+            return Ok(None);
+        }
+        let page = col(columns::PAGE_ID);
+        let scan = self.of_sessions(self.events_scan()?.build()?, sessions)?;
+        let plan = LogicalPlanBuilder::from(scan)
+            .filter(col(columns::EVENT_TYPE).eq(lit("pageview")).and(page.clone().is_not_null()))?
+            .project(vec![page])?
+            .limit(0, Some(MAX_LISTED_PAGES + 1))?
+            .build()?;
+        let batches = collect(state.create_physical_plan(&plan).await?, state.task_ctx()).await?;
+        if batches.iter().map(|b| b.num_rows()).sum::<usize>() > MAX_LISTED_PAGES {
+            return Ok(None);
+        }
+        let mut pages = Vec::new();
+        for batch in &batches {
+            let ids = cast(batch.column(0), &DataType::Utf8)?;
+            pages.extend(ids.as_string::<i32>().iter().flatten().map(str::to_string));
+        }
+        Ok(Some(pages))
     }
 
     /// For the first `order.fetch` rows in time order: the plan and filters of a recent range of
@@ -425,6 +473,27 @@ impl ScopedView {
         range.conditions_on(Column::new_unqualified(column), zone)
     }
 
+    /// `plan` (a page-keyed view's) with its scans of `events` skipping the files that hold no
+    /// report of `pages`.
+    fn of_page_reports(&self, plan: LogicalPlan, pages: &[String]) -> Result<LogicalPlan> {
+        let events = self.events_table()?;
+        let source = provider_as_source(Arc::new(events.of_page_reports(pages)));
+        let rewritten = plan.transform_down(|node| match node {
+            LogicalPlan::TableScan(scan) if is_events(&scan) => {
+                Ok(Transformed::yes(LogicalPlan::TableScan(TableScan { source: source.clone(), ..scan })))
+            }
+            other => Ok(Transformed::no(other)),
+        })?;
+        Ok(rewritten.data)
+    }
+
+    fn events_table(&self) -> Result<&EventsTable> {
+        match (self.events_table.as_ref() as &dyn Any).downcast_ref::<EventsTable>() {
+            Some(events) => Ok(events),
+            None => internal_err!("events is not Footfall's table"),
+        }
+    }
+
     /// `scan` (of `events`) reading only the rows of `sessions`, in any project: a session id kept
     /// in one project admits that id's rows in another, a whole session either way, so every
     /// session computed is still complete.
@@ -432,10 +501,7 @@ impl ScopedView {
         let LogicalPlan::TableScan(scan) = scan else {
             return internal_err!("a scoped view restricts scans of events only");
         };
-        let Some(events) = (self.events_table.as_ref() as &dyn Any).downcast_ref::<EventsTable>() else {
-            return internal_err!("events is not Footfall's table");
-        };
-        let source = provider_as_source(Arc::new(events.of_sessions(sessions)));
+        let source = provider_as_source(Arc::new(self.events_table()?.of_sessions(sessions)));
         Ok(LogicalPlan::TableScan(TableScan { source, ..scan }))
     }
 }

@@ -87,6 +87,7 @@ fn time_filters_on_pageviews_compute_whole_sessions_in_range() {
         let mut e = pageview("days", &format!("https://example.com{path}"));
         e["session_id"] = json!(session);
         e["timestamp"] = json!(ts);
+        e["page_id"] = json!(format!("{session}{}", path.replace('/', "_")));
         e
     };
     for day in 0..5 {
@@ -97,6 +98,14 @@ fn time_filters_on_pageviews_compute_whole_sessions_in_range() {
                 page(start + 10 * 3_600_000 + s * 600_000 + p * 60_000, &format!("d{day}s{s}"), &format!("/p{p}"))
             })
             .collect();
+        if day == 4 {
+            // A report on the first page of the fourth day, a day late and in a session of its own.
+            let mut late = page(start + 9 * 3_600_000, "late", "/p0");
+            late["type"] = json!("engagement");
+            late["page_id"] = json!("d3s0_p0");
+            late["time_on_page_ms"] = json!(90_000);
+            events.push(late);
+        }
         if day == 2 {
             // 23:58, 23:59 and, on the next day, 00:01.
             for (i, at) in [-120_000, -60_000, 60_000].into_iter().enumerate() {
@@ -138,8 +147,12 @@ fn time_filters_on_pageviews_compute_whole_sessions_in_range() {
     assert_eq!(night["pages_in_session"], 3);
     assert_eq!(night["session_duration_ms"], 180_000);
 
+    let first = rows.iter().find(|r| r["session_id"] == "d3s0").expect("the day's first page");
+    assert_eq!(first["time_on_page_ms"], 90_000, "reported the next day");
+
     // The day's sessions are listed and looked up in the session index: the page views' scan
-    // opens the two files that hold them; the page metrics' scan still opens all five.
+    // opens the two files that hold them, and the page metrics' scans the one that holds a
+    // report of their pages.
     let (scoped_files, whole_files) = (scoped_files.expect("files scanned"), whole_files.expect("files scanned"));
     assert!(scoped_files < whole_files, "{scoped_files} files scanned, {whole_files} without the scoping");
 
