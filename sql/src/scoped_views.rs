@@ -14,9 +14,9 @@
 //! `QueryConfig::max_listed_sessions` of them, listed by id (`session_id IN (...)`), so that each
 //! file's session index picks the files and row groups that hold them. More are found by a semi
 //! join whose build side DataFusion pushes into the Parquet scans as a dynamic filter (other
-//! sessions' rows are skipped while decoding, but every file is read). The page metrics' scan
-//! still reads the page ids of the project's whole history, a small part of the cost of
-//! computing it.
+//! sessions' rows are skipped while decoding, but every file is read). With the sessions listed,
+//! their page views' ids are listed too, and the page metrics' scans read only the files whose
+//! page-report filters (`footfall_engine::page_reports`) may hold a report of one.
 
 use std::any::Any;
 use std::fmt;
