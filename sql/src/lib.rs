@@ -19,6 +19,7 @@ pub mod scoped_views;
 pub mod session_runs;
 pub mod shared_subplan;
 pub mod sorted_window;
+mod time_range;
 pub mod to_char;
 pub mod top_row_per_partition;
 pub mod views;
