@@ -1,6 +1,7 @@
 //! Footfall's SQL layer: the `events` table provider over engine snapshots, the views built on it,
 //! the read-only guard, query limits and result encoding. See `docs/architecture.md`.
 
+pub mod bounded_functions;
 pub mod compact_batches;
 pub mod count_with_distinct;
 pub mod first_row;

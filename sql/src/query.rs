@@ -1,6 +1,11 @@
 //! Running one user query: guard → scoped snapshot → per-query `SessionContext` with the `events`
 //! table and its views → planning with DDL/DML/statements disabled → streamed execution under a
-//! timeout, a shared memory pool and a row cap.
+//! timeout, a shared memory pool, a row cap and a byte cap.
+//!
+//! Queries run on a runtime of their own (`QueryPool`): its threads have large stacks, so a deep
+//! but allowed plan has room to recurse; a function call that keeps a thread busy cannot hold up
+//! ingest or the timeout, which is awaited on the caller's runtime; and a panic in planning or
+//! execution ends that query's task alone and is answered as an error.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -26,7 +31,7 @@ use futures::StreamExt;
 use thiserror::Error;
 use tokio::sync::OnceCell;
 
-use crate::guard::{check_read_only, GuardError};
+use crate::guard::{GuardError, SqlLimits};
 use crate::provider::{EventsTable, ScanStats};
 use crate::scoped_views::{scoping, ScopedSessions, ScopedView};
 
@@ -44,8 +49,25 @@ pub enum QueryError {
     Timeout(Duration),
     #[error("result has more than {0} rows; add a LIMIT or aggregate")]
     TooManyRows(usize),
+    #[error("result is larger than {0} bytes (limit max_result_bytes); select fewer or shorter columns")]
+    ResultTooLarge(usize),
+    #[error("the query failed unexpectedly (fingerprint {0}); it was logged")]
+    Panicked(String),
     #[error("internal error running the query: {0}")]
     Internal(String),
+}
+
+impl QueryError {
+    /// An error from planning a user's statement. DataFusion reports some mistakes in the SQL
+    /// itself as internal errors (a function given arguments no signature takes comes back as an
+    /// internal error of the type-coercion pass); anything planning fails on, short of memory
+    /// or storage, is the statement's fault and answered as such.
+    fn from_planning(e: DataFusionError) -> Self {
+        match e.find_root() {
+            DataFusionError::Internal(_) => Self::Invalid(e.strip_backtrace()),
+            _ => Self::from(e),
+        }
+    }
 }
 
 impl From<DataFusionError> for QueryError {
@@ -79,6 +101,17 @@ pub struct QueryConfig {
     /// (or k, if more) are held in memory as the answer's source; more are computed again by
     /// the query (`sql/src/scoped_views.rs`).
     pub max_held_rows: usize,
+    /// Size and shape limits checked before planning (`guard.rs`).
+    pub sql_limits: SqlLimits,
+    /// Bytes of result batches one query may return (as held in memory, before encoding).
+    pub max_result_bytes: usize,
+    /// Bytes one call of a string- or list-producing function may return (`bounded_functions.rs`).
+    pub max_function_output_bytes: usize,
+    /// Threads of the query runtime.
+    pub threads: usize,
+    /// Stack of each query thread. Stacks are reserved address space, touched only as deep as a
+    /// plan recurses.
+    pub thread_stack_bytes: usize,
 }
 
 impl Default for QueryConfig {
@@ -91,6 +124,11 @@ impl Default for QueryConfig {
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_listed_sessions: 50_000,
             max_held_rows: 10_000,
+            sql_limits: SqlLimits::default(),
+            max_result_bytes: 256 << 20,
+            max_function_output_bytes: 64 << 20,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            thread_stack_bytes: 64 << 20,
         }
     }
 }
@@ -119,7 +157,14 @@ pub struct QueryOutput {
     pub elapsed: Duration,
 }
 
+/// Runs user SQL; see the module comment.
 pub struct QueryService {
+    inner: Arc<Planner>,
+    pool: QueryPool,
+}
+
+/// What planning and executing a query needs; shared with the query runtime's tasks.
+struct Planner {
     engine: Arc<Engine>,
     runtime: Arc<RuntimeEnv>,
     store_url: ObjectStoreUrl,
@@ -127,10 +172,63 @@ pub struct QueryService {
     optimizer_rules: Vec<Arc<dyn OptimizerRule + Send + Sync>>,
     physical_optimizer_rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
     view_plans: OnceCell<ViewPlans>,
+    /// Functions a test adds to every query's context (to make one panic, say).
+    #[cfg(test)]
+    test_udfs: std::sync::Mutex<Vec<datafusion::logical_expr::ScalarUDF>>,
 }
 
 /// Each view's logical plan, by name, as planned from its SQL.
 type ViewPlans = HashMap<&'static str, LogicalPlan>;
+
+/// The query runtime. Dropped without waiting for its tasks: the service may be dropped inside
+/// another runtime (tests, shutdown), where blocking is not allowed.
+struct QueryPool(Option<tokio::runtime::Runtime>);
+
+impl QueryPool {
+    fn new(config: &QueryConfig) -> Result<Self, QueryError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.threads.max(1))
+            .max_blocking_threads(config.threads.max(1) * 4)
+            .thread_stack_size(config.thread_stack_bytes)
+            .thread_name("footfall-query")
+            .enable_all()
+            .build()
+            .map_err(|e| QueryError::Internal(format!("starting the query runtime: {e}")))?;
+        Ok(Self(Some(runtime)))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        match &self.0 {
+            Some(runtime) => runtime.handle(),
+            None => unreachable!("the query runtime is only taken when the service is dropped"),
+        }
+    }
+}
+
+impl Drop for QueryPool {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A short, stable name for a query's text, for logs: the same SQL always gets the same one, and
+/// the text itself (which may hold anything a user typed) is not logged.
+pub fn fingerprint(sql: &str) -> String {
+    let normalized: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&normalized, &mut hasher);
+    format!("{:016x}", std::hash::Hasher::finish(&hasher))
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
+}
 
 impl QueryService {
     pub fn new(engine: Arc<Engine>, config: QueryConfig) -> Result<Self, QueryError> {
@@ -145,7 +243,8 @@ impl QueryService {
         crate::ordered_first_last::add_to(&mut optimizer_rules);
         crate::scoped_view_order::add_to(&mut optimizer_rules);
         let physical_optimizer_rules = crate::physical_rules::all();
-        Ok(Self {
+        let pool = QueryPool::new(&config)?;
+        let inner = Arc::new(Planner {
             engine,
             runtime,
             store_url,
@@ -153,9 +252,66 @@ impl QueryService {
             optimizer_rules,
             physical_optimizer_rules,
             view_plans: OnceCell::new(),
-        })
+            #[cfg(test)]
+            test_udfs: Default::default(),
+        });
+        Ok(Self { inner, pool })
     }
 
+    /// Runs one read-only statement for `scope` on the query runtime.
+    ///
+    /// The timeout is awaited here, on the caller's runtime, so it holds even while a query
+    /// thread is inside one long function call; the abandoned task is aborted at its next
+    /// await point.
+    pub async fn run(&self, sql: &str, scope: &QueryScope) -> Result<QueryOutput, QueryError> {
+        let started = Instant::now();
+        let timeout = self.inner.config.timeout;
+        let task = self.pool.handle().spawn({
+            let inner = self.inner.clone();
+            let sql = sql.to_string();
+            let scope = scope.clone();
+            async move { inner.run(&sql, &scope).await }
+        });
+        let abort = task.abort_handle();
+        let result = match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(joined)) => {
+                let fingerprint = fingerprint(sql);
+                match joined.try_into_panic() {
+                    Ok(payload) => {
+                        tracing::error!(fingerprint = %fingerprint, panic = %panic_message(payload.as_ref()), "query panicked");
+                        Err(QueryError::Panicked(fingerprint))
+                    }
+                    Err(e) => Err(QueryError::Internal(format!("query task ended: {e}"))),
+                }
+            }
+            Err(_) => {
+                abort.abort();
+                Err(QueryError::Timeout(timeout))
+            }
+        };
+        let elapsed = started.elapsed();
+        metrics::counter!("footfall_queries_total", "outcome" => if result.is_ok() { "ok" } else { "error" })
+            .increment(1);
+        metrics::histogram!("footfall_query_seconds").record(elapsed.as_secs_f64());
+        // Fewer cached files than stored ones means the cache is too small for the data.
+        metrics::gauge!("footfall_query_metadata_cache_files")
+            .set(self.inner.runtime.cache_manager.get_file_metadata_cache().len() as f64);
+        result.map(|output| QueryOutput { elapsed, ..output })
+    }
+
+    #[cfg(test)]
+    async fn run_with_udf(
+        &self,
+        sql: &str,
+        udf: datafusion::logical_expr::ScalarUDF,
+    ) -> Result<QueryOutput, QueryError> {
+        self.inner.test_udfs.lock().unwrap_or_else(|p| p.into_inner()).push(udf);
+        self.run(sql, &QueryScope::AllProjects).await
+    }
+}
+
+impl Planner {
     fn context(&self, scope: &QueryScope, stats: Arc<ScanStats>) -> Result<SessionContext, QueryError> {
         let snapshot = Arc::new(self.engine.snapshot(|p| scope.admits(p)));
         self.context_over(snapshot, stats)
@@ -179,7 +335,17 @@ impl QueryService {
             .with_optimizer_rules(self.optimizer_rules.clone())
             .with_physical_optimizer_rules(self.physical_optimizer_rules.clone())
             .build();
+        let mut state = state;
+        datafusion::execution::FunctionRegistry::register_expr_planner(
+            &mut state,
+            Arc::new(crate::bounded_functions::ConcatPlanner::new(self.config.max_function_output_bytes)),
+        )?;
         let ctx = SessionContext::new_with_state(state);
+        crate::bounded_functions::register(&ctx, self.config.max_function_output_bytes)?;
+        #[cfg(test)]
+        for udf in self.test_udfs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            ctx.register_udf(udf.clone());
+        }
         ctx.register_table("events", Arc::new(EventsTable::new(snapshot, self.store_url.clone(), stats)))?;
         ctx.register_udaf(crate::funnel::funnel_steps());
         ctx.register_udf(crate::to_char::to_char());
@@ -259,43 +425,130 @@ impl QueryService {
         Ok(())
     }
 
-    /// Runs one read-only statement for `scope`.
-    pub async fn run(&self, sql: &str, scope: &QueryScope) -> Result<QueryOutput, QueryError> {
+    /// Guards, plans and executes one statement; runs on the query runtime.
+    async fn run(&self, sql: &str, scope: &QueryScope) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
-        check_read_only(sql)?;
+        crate::guard::check(sql, &self.config.sql_limits)?;
         let stats = Arc::new(ScanStats::default());
         let ctx = self.context(scope, stats.clone())?;
-        let work = async {
-            self.register_views(&ctx, sql).await?;
-            let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-            let df = ctx.sql_with_options(sql, options).await?;
-            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let mut stream = df.execute_stream().await?;
-            let mut batches = Vec::new();
-            let mut rows = 0;
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                rows += batch.num_rows();
-                if rows > self.config.max_rows {
-                    return Err(QueryError::TooManyRows(self.config.max_rows));
-                }
-                batches.push(batch);
+        self.register_views(&ctx, sql).await?;
+        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let df = ctx.sql_with_options(sql, options).await.map_err(QueryError::from_planning)?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let mut stream = df.execute_stream().await.map_err(QueryError::from_planning)?;
+        let mut batches = Vec::new();
+        let mut rows = 0;
+        let mut bytes = 0;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            rows += batch.num_rows();
+            if rows > self.config.max_rows {
+                return Err(QueryError::TooManyRows(self.config.max_rows));
             }
-            Ok::<_, QueryError>((schema, batches, rows))
-        };
-        let outcome = tokio::time::timeout(self.config.timeout, work).await;
-        let result = match outcome {
-            Ok(result) => result,
-            Err(_) => Err(QueryError::Timeout(self.config.timeout)),
-        };
-        let elapsed = started.elapsed();
-        metrics::counter!("footfall_queries_total", "outcome" => if result.is_ok() { "ok" } else { "error" })
-            .increment(1);
-        metrics::histogram!("footfall_query_seconds").record(elapsed.as_secs_f64());
-        // Fewer cached files than stored ones means the cache is too small for the data.
-        metrics::gauge!("footfall_query_metadata_cache_files")
-            .set(self.runtime.cache_manager.get_file_metadata_cache().len() as f64);
-        let (schema, batches, rows) = result?;
-        Ok(QueryOutput { schema, batches, rows, files_scanned: stats.files_scanned(), elapsed })
+            // What the batch holds, not its share of buffers it slices: a LIMIT over a large
+            // batch must not count the whole of it.
+            bytes += batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum::<usize>();
+            if bytes > self.config.max_result_bytes {
+                return Err(QueryError::ResultTooLarge(self.config.max_result_bytes));
+            }
+            batches.push(batch);
+        }
+        Ok(QueryOutput { schema, batches, rows, files_scanned: stats.files_scanned(), elapsed: started.elapsed() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    use arrow::datatypes::DataType;
+    use datafusion::logical_expr::{
+        ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    };
+    use footfall_engine::storage::StorageLocation;
+    use footfall_engine::EngineConfig;
+
+    use super::*;
+
+    async fn service(dir: &std::path::Path, config: QueryConfig) -> QueryService {
+        let store = StorageLocation::Local(dir.join("storage")).open().expect("store");
+        let engine = Arc::new(Engine::open(EngineConfig::new(dir.join("wal")), store).await.expect("engine"));
+        QueryService::new(engine, config).expect("service")
+    }
+
+    /// `misbehave(0)` panics; `misbehave(n)` blocks its thread for n ms without yielding.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct Misbehave(Signature);
+
+    impl ScalarUDFImpl for Misbehave {
+        fn name(&self) -> &str {
+            "misbehave"
+        }
+        fn signature(&self) -> &Signature {
+            &self.0
+        }
+        fn return_type(&self, _: &[DataType]) -> datafusion::common::Result<DataType> {
+            Ok(DataType::Int64)
+        }
+        fn invoke_with_args(&self, args: ScalarFunctionArgs) -> datafusion::common::Result<ColumnarValue> {
+            let ColumnarValue::Scalar(datafusion::common::ScalarValue::Int64(Some(ms))) = args.args[0] else {
+                panic!("misbehave takes a literal");
+            };
+            if ms == 0 {
+                panic!("a bug in a function");
+            }
+            std::thread::sleep(Duration::from_millis(ms as u64));
+            Ok(ColumnarValue::Scalar(datafusion::common::ScalarValue::Int64(Some(ms))))
+        }
+    }
+
+    fn misbehave() -> ScalarUDF {
+        ScalarUDF::new_from_impl(Misbehave(Signature::exact(vec![DataType::Int64], Volatility::Volatile)))
+    }
+
+    #[tokio::test]
+    async fn a_panic_answers_an_error_and_the_service_keeps_serving() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let service = service(dir.path(), QueryConfig::default()).await;
+        let err = service.run_with_udf("SELECT misbehave(0)", misbehave()).await.err().expect("an error");
+        assert!(matches!(err, QueryError::Panicked(ref f) if *f == fingerprint("SELECT  misbehave(0)")), "{err}");
+        let output = service.run("SELECT 41 + 1 AS x", &QueryScope::AllProjects).await.expect("still serving");
+        assert_eq!(output.rows, 1);
+    }
+
+    #[tokio::test]
+    async fn the_timeout_holds_while_a_call_blocks_its_thread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = QueryConfig { timeout: Duration::from_millis(300), threads: 1, ..Default::default() };
+        let service = service(dir.path(), config).await;
+        let started = Instant::now();
+        let err = service.run_with_udf("SELECT misbehave(5000)", misbehave()).await.err().expect("an error");
+        assert!(matches!(err, QueryError::Timeout(_)), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(3), "answered after {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn results_are_capped_in_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = QueryConfig { max_result_bytes: 1 << 20, ..Default::default() };
+        let service = service(dir.path(), config).await;
+        let err = service
+            .run("SELECT repeat('x', 100000) FROM generate_series(1, 100)", &QueryScope::AllProjects)
+            .await
+            .err()
+            .expect("an error");
+        assert!(matches!(err, QueryError::ResultTooLarge(_)), "{err}");
+        let small = service.run("SELECT repeat('x', 1000) FROM generate_series(1, 100)", &QueryScope::AllProjects);
+        assert_eq!(small.await.expect("fits").rows, 100);
+    }
+
+    #[tokio::test]
+    async fn too_complex_statements_are_refused_before_planning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let service = service(dir.path(), QueryConfig::default()).await;
+        let chain = format!("SELECT {}", vec!["1"; 100_000].join("+"));
+        let err = service.run(&chain, &QueryScope::AllProjects).await.err().expect("refused");
+        assert!(err.to_string().contains("max_expression_depth"), "{err}");
+        let err = service.run("SELECT length(repeat('x', 2000000000))", &QueryScope::AllProjects).await.err();
+        assert!(matches!(err, Some(QueryError::ResourcesExhausted(ref m)) if m.contains("max_function_output_bytes")));
     }
 }
