@@ -68,6 +68,22 @@ pub struct ServeArgs {
     /// Most rows a query may return [default: 1000000].
     #[arg(long)]
     pub query_max_rows: Option<String>,
+    /// Longest SQL statement accepted, in bytes [default: 256KiB].
+    #[arg(long)]
+    pub query_max_sql_bytes: Option<String>,
+    /// Most bytes a query's result may hold (as Arrow data, before encoding) [default: 256MiB].
+    #[arg(long)]
+    pub query_max_result_bytes: Option<String>,
+    /// Longest a client may take to send a request's line and headers, and longest an idle
+    /// keep-alive connection is kept (seconds, or e.g. 10s) [default: 10].
+    #[arg(long)]
+    pub header_timeout: Option<String>,
+    /// Longest a client may take to send a request's body (seconds, or e.g. 1m) [default: 30].
+    #[arg(long)]
+    pub body_timeout: Option<String>,
+    /// Most connections held open at once; more are answered 503 and closed [default: 4096].
+    #[arg(long)]
+    pub max_connections: Option<String>,
     /// Serve this folder's static files under /site/ (to try the tracker on local pages).
     #[arg(long)]
     pub site_dir: Option<String>,
@@ -93,6 +109,11 @@ const KEYS: &[&str] = &[
     "query_memory_limit",
     "query_metadata_cache",
     "query_max_rows",
+    "query_max_sql_bytes",
+    "query_max_result_bytes",
+    "header_timeout",
+    "body_timeout",
+    "max_connections",
     "site_dir",
     "geoip_database",
     "drop_query_params",
@@ -114,6 +135,11 @@ pub struct Config {
     pub query_memory_limit: usize,
     pub query_metadata_cache: usize,
     pub query_max_rows: usize,
+    pub query_max_sql_bytes: usize,
+    pub query_max_result_bytes: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
     pub site_dir: Option<PathBuf>,
     pub geoip_database: Option<PathBuf>,
     /// `None`: the built-in list of secret-looking parameters.
@@ -181,6 +207,23 @@ impl Config {
                 512 << 20,
             )?,
             query_max_rows: bytes("query_max_rows", pick("query_max_rows", &args.query_max_rows), 1_000_000)?,
+            query_max_sql_bytes: bytes(
+                "query_max_sql_bytes",
+                pick("query_max_sql_bytes", &args.query_max_sql_bytes),
+                256 << 10,
+            )?,
+            query_max_result_bytes: bytes(
+                "query_max_result_bytes",
+                pick("query_max_result_bytes", &args.query_max_result_bytes),
+                256 << 20,
+            )?,
+            header_timeout: duration(
+                "header_timeout",
+                pick("header_timeout", &args.header_timeout),
+                Duration::from_secs(10),
+            )?,
+            body_timeout: duration("body_timeout", pick("body_timeout", &args.body_timeout), Duration::from_secs(30))?,
+            max_connections: bytes("max_connections", pick("max_connections", &args.max_connections), 4096)?.max(1),
             site_dir: pick("site_dir", &args.site_dir).map(PathBuf::from),
             geoip_database: pick("geoip_database", &args.geoip_database).map(PathBuf::from),
             drop_query_params: pick("drop_query_params", &args.drop_query_params)

@@ -1,6 +1,5 @@
 //! The `footfall` binary: `footfall serve` starts ingest, storage and SQL in one process.
 
-use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -8,16 +7,18 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::Int64Type;
+use arrow::datatypes::{DataType, Int64Type};
 use clap::{Parser, Subcommand};
 use footfall_engine::storage::StorageLocation;
 use footfall_engine::{Engine, EngineConfig, ProjectId};
+use footfall_sql::guard::SqlLimits;
 use footfall_sql::{QueryConfig, QueryScope, QueryService};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::sync::watch;
 
 use footfall_server::config::{Config, ServeArgs};
 use footfall_server::enrich::{EnrichConfig, Enricher};
+use footfall_server::http::listener::ConnectionLimits;
 use footfall_server::http::AppState;
 use footfall_server::metadata::{hash_token, Metadata};
 use footfall_server::privacy::{VisitorHasher, VisitorId};
@@ -147,6 +148,8 @@ async fn serve(config: Config) -> Result<()> {
             memory_limit: config.query_memory_limit,
             metadata_cache_limit: config.query_metadata_cache,
             max_rows: config.query_max_rows,
+            sql_limits: SqlLimits { max_statement_bytes: config.query_max_sql_bytes, ..SqlLimits::default() },
+            max_result_bytes: config.query_max_result_bytes,
             ..Default::default()
         },
     )?;
@@ -189,11 +192,19 @@ async fn serve(config: Config) -> Result<()> {
         query_memory_limit = config.query_memory_limit,
         "listening"
     );
-    axum::serve(
+    let limits = ConnectionLimits {
+        header_timeout: config.header_timeout,
+        body_timeout: config.body_timeout,
+        write_timeout: config.body_timeout,
+        max_connections: connection_cap(config.max_connections),
+    };
+    footfall_server::http::listener::serve(
         listener,
-        footfall_server::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        footfall_server::http::router(state.clone()),
+        limits,
+        shutdown_signal(),
+        config.query_timeout + Duration::from_secs(5),
     )
-    .with_graceful_shutdown(shutdown_signal())
     .await?;
 
     tracing::info!("shutting down: flushing buffered events");
@@ -208,6 +219,33 @@ async fn serve(config: Config) -> Result<()> {
     Ok(())
 }
 
+/// The connection cap, within what the process may open: the soft limit on open files is raised
+/// to the hard one (often 1,024 → 524,288), and the cap leaves room for data files, the WAL and
+/// outgoing connections to object storage.
+fn connection_cap(configured: usize) -> usize {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                if limit.rlim_cur < limit.rlim_max {
+                    let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                        limit = raised;
+                    }
+                }
+                let room = (limit.rlim_cur as usize).saturating_sub(512).max(64);
+                if configured > room {
+                    tracing::warn!(configured, room, "max_connections lowered to what the open-file limit allows");
+                    return room;
+                }
+            }
+        }
+    }
+    configured
+}
+
 /// Reloads the sessions still open (active in the last 30 minutes) from stored events.
 async fn restore_sessions(queries: &QueryService, sessions: &SessionTracker) {
     let sql = "SELECT project_id, visitor_id, session_id, CAST(max(added_iso) AS BIGINT) AS last_ms \
@@ -215,10 +253,15 @@ async fn restore_sessions(queries: &QueryService, sessions: &SessionTracker) {
                AND visitor_id IS NOT NULL AND session_id IS NOT NULL GROUP BY 1, 2, 3";
     match queries.run(sql, &QueryScope::AllProjects).await {
         Ok(output) => {
+            // Queries return strings as `Utf8View` or `Utf8` depending on the plan; both are read
+            // as `Utf8`. (Reading only `Utf8` once restored no session at all, and every restart
+            // split every live visit in two.)
             let restore = |batch: &RecordBatch| -> Option<()> {
-                let projects = batch.column(0).as_string_opt::<i32>()?;
-                let visitors = batch.column(1).as_string_opt::<i32>()?;
-                let ids = batch.column(2).as_string_opt::<i32>()?;
+                let batch_column = |i: usize| batch.column(i);
+                let text = |i: usize| arrow::compute::cast(batch_column(i), &DataType::Utf8).ok();
+                let (projects, visitors, ids) = (text(0)?, text(1)?, text(2)?);
+                let (projects, visitors, ids) =
+                    (projects.as_string_opt::<i32>()?, visitors.as_string_opt::<i32>()?, ids.as_string_opt::<i32>()?);
                 let last = batch.column(3).as_primitive_opt::<Int64Type>()?;
                 for i in 0..batch.num_rows() {
                     // Sessions a sender named itself continue under its own ids, so only the

@@ -74,11 +74,14 @@ impl From<QueryError> for ApiError {
         let message = e.to_string();
         match e {
             QueryError::Refused(GuardError::NotReadOnly(_)) => Self::bad_request("forbidden_statement", message),
+            QueryError::Refused(GuardError::TooComplex { .. }) => Self::bad_request("query_too_complex", message),
             QueryError::Refused(_) => Self::bad_request("invalid_sql", message),
             QueryError::Invalid(_) => Self::bad_request("invalid_query", message),
             QueryError::ResourcesExhausted(_) => Self::bad_request("resources_exhausted", message),
             QueryError::Timeout(_) => Self::bad_request("query_timeout", message),
             QueryError::TooManyRows(_) => Self::bad_request("too_many_rows", message),
+            QueryError::ResultTooLarge(_) => Self::bad_request("result_too_large", message),
+            QueryError::Panicked(_) => Self::internal(message),
             QueryError::Internal(_) => Self::internal(message),
         }
     }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod error;
 mod ingest;
+pub mod listener;
 mod ops;
 mod projects;
 mod sql;
@@ -89,6 +90,13 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
             while let Some(err) = source {
                 if err.is::<http_body_util::LengthLimitError>() {
                     return Err(too_large());
+                }
+                if let Some(timeout) = err.downcast_ref::<listener::BodyTimeout>() {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::REQUEST_TIMEOUT,
+                        "body_timeout",
+                        timeout.to_string(),
+                    ));
                 }
                 source = err.source();
             }
