@@ -10,6 +10,7 @@ mod compaction;
 mod concurrency;
 mod durability;
 mod event_model;
+mod hostile;
 mod ingest;
 mod isolation;
 mod ops;
@@ -17,6 +18,8 @@ mod plausible;
 mod privacy;
 mod pruning;
 mod s3;
+mod soak;
+mod visits;
 
 use serde_json::{json, Value};
 
