@@ -199,7 +199,7 @@ fn slow_and_idle_clients_do_not_hold_the_server() {
 
     // A client that asks for a large answer and stops reading is cut off after the body timeout,
     // instead of parking the response in the server.
-    let query = format!("{{\"sql\": \"SELECT repeat('x', 1000) AS s FROM generate_series(1, 60000)\"}}");
+    let query = r#"{"sql": "SELECT repeat('x', 1000) AS s FROM generate_series(1, 60000)"}"#;
     let mut reader = TcpStream::connect(&addr).expect("connect");
     let head = format!(
         "POST /api/v1/sql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
