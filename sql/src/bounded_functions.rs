@@ -194,6 +194,11 @@ fn series_steps(array: &ArrayRef) -> Vec<i128> {
 }
 
 impl Bound {
+    /// Whether the functions bounded this way answer NULL for any NULL argument.
+    fn is_strict(self) -> bool {
+        matches!(self, Self::Repeat | Self::Pad | Self::Replace | Self::RegexpReplace)
+    }
+
     /// An upper bound of the bytes the call returns, from its arguments.
     fn bytes(self, args: &[ArrayRef], rows: usize) -> u128 {
         let zero = || vec![0u128; rows];
@@ -265,6 +270,21 @@ impl Bound {
     }
 }
 
+/// An integer argument with its negative values replaced by 0.
+fn non_negative(value: &ColumnarValue) -> Result<ColumnarValue> {
+    Ok(match value {
+        ColumnarValue::Scalar(ScalarValue::Int64(Some(n))) if *n < 0 => {
+            ColumnarValue::Scalar(ScalarValue::Int64(Some(0)))
+        }
+        ColumnarValue::Array(array) if array.data_type() == &DataType::Int64 => {
+            let values = array.as_primitive::<Int64Type>();
+            let clamped: arrow::array::Int64Array = values.unary(|n| n.max(0));
+            ColumnarValue::Array(Arc::new(clamped))
+        }
+        other => other.clone(),
+    })
+}
+
 /// A built-in function with a bound on its output; everything else forwards to it.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Bounded {
@@ -291,6 +311,20 @@ impl ScalarUDFImpl for Bounded {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        // These are strict (NULL in, NULL out), and DataFusion 55's `lpad('', -1, NULL)` panicked
+        // on the NULL fill: answer NULL without calling them.
+        if self.bound.is_strict() && args.args.iter().any(|a| matches!(a, ColumnarValue::Scalar(s) if s.is_null())) {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from(args.return_field.data_type())?));
+        }
+        let mut args = args;
+        if matches!(self.bound, Bound::Pad | Bound::Repeat) {
+            // DataFusion 55's lpad/rpad sized their output buffer from a negative length given as
+            // a column (not a literal) and panicked with a capacity overflow. A negative length
+            // means an empty result, as it does for a literal.
+            if let Some(length) = args.args.get_mut(1) {
+                *length = non_negative(length)?;
+            }
+        }
         let rows = args.number_rows;
         // Scalars are measured once, as one row each, then scaled by the rows they stand for.
         let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
@@ -457,6 +491,26 @@ mod tests {
         ] {
             assert!(refused(run(sql).await), "{sql} was not refused");
         }
+    }
+
+    /// Found by `tests/fuzz.rs`: `lpad('', -1, NULL)` panicked inside DataFusion.
+    #[tokio::test]
+    async fn strict_functions_answer_null_for_null_arguments() {
+        let batches = run(
+            "SELECT lpad('', -1, NULL) IS NULL AS a, rpad('x', 3, NULL) IS NULL AS b, repeat(NULL, 3) IS NULL AS c, \
+             replace('a', NULL, 'b') IS NULL AS d, regexp_replace('a', 'a', NULL) IS NULL AS e, \
+             lpad('ab', -1, CASE WHEN 1 > 2 THEN 'z' END) IS NULL AS f",
+        )
+        .await
+        .expect("runs");
+        let text = arrow::util::pretty::pretty_format_batches(&batches).expect("formats").to_string();
+        assert!(!text.contains("false"), "{text}");
+        let columns =
+            run("SELECT lpad(s, n, f) AS p FROM (VALUES ('ab', -1, NULL), ('ab', 4, 'z'), (NULL, 3, 'y')) t(s, n, f)")
+                .await
+                .expect("runs");
+        let text = arrow::util::pretty::pretty_format_batches(&columns).expect("formats").to_string();
+        assert!(text.contains("zzab"), "{text}");
     }
 
     #[tokio::test]

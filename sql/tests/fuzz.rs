@@ -258,9 +258,10 @@ fn token_soup() -> impl Strategy<Value = String> {
 
 fn run_property(name: &str, cases: u32, strategy: impl Strategy<Value = String>) {
     let mut config = Config::with_cases(cases);
-    config.failure_persistence =
-        Some(Box::new(proptest::test_runner::FileFailurePersistence::SourceParallel("proptest-regressions")));
-    config.source_file = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fuzz.rs"));
+    config.failure_persistence = Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/proptest-regressions/tests/fuzz.txt"
+    ))));
     // PROPTEST_CASES, when set, wins over the budget here.
     if let Some(n) = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()) {
         config.cases = n;

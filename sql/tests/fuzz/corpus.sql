@@ -46,3 +46,8 @@ EXPLAIN ANALYZE SELECT count(*) FROM pageviews
 SELECT CASE WHEN trim(0) THEN 0 ELSE 0 END
 ;;
 SELECT btrim(1)
+;;
+-- Found by tests/fuzz.rs: DataFusion 55's lpad panicked on a NULL fill.
+SELECT lower(lpad(('' || ''), (0 + -1), NULL)) AS x
+;;
+SELECT lpad(path, -1, NULL), rpad(path, 2, NULL) FROM events
