@@ -17,6 +17,7 @@ mod plausible;
 mod privacy;
 mod pruning;
 mod s3;
+mod storage_faults;
 
 use serde_json::{json, Value};
 
