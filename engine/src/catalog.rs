@@ -78,7 +78,7 @@ pub struct CatalogSnapshot {
 }
 
 /// One commit's worth of change.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct CatalogChange {
     pub added: Vec<(DataFileMeta, SessionIndex)>,
     pub removed: Vec<FileId>,
@@ -201,15 +201,7 @@ impl Catalog {
             Err(e) => return Err(e.into()),
         }
 
-        let mut files: Vec<Arc<CatalogFile>> =
-            base.files.iter().filter(|f| !change.removed.contains(&f.meta.file_id)).cloned().collect();
-        files.extend(change.added.into_iter().map(|(meta, index)| Arc::new(CatalogFile { meta, index })));
-        let next = Arc::new(CatalogSnapshot {
-            version,
-            files,
-            wal_persisted_through: manifest.wal_persisted_through,
-            next_event_id: manifest.next_event_id,
-        });
+        let next = applied(base, change);
         if version.is_multiple_of(CHECKPOINT_EVERY) {
             // A failed checkpoint costs only load time: the manifests remain the source of truth.
             if let Err(e) = self.write_checkpoint(&next).await {
@@ -217,6 +209,27 @@ impl Catalog {
             }
         }
         Ok(next)
+    }
+
+    /// Whether the manifest of `version` is the one committing `change` writes (it names the same
+    /// added and removed files; file ids are random, so no other commit does): for a commit whose
+    /// put failed or whose answer was lost, which may have landed all the same. `None`: there is no
+    /// manifest of that version.
+    pub async fn manifest_is(&self, version: u64, change: &CatalogChange) -> Result<Option<bool>, CatalogError> {
+        match read_object::<Manifest>(&self.store, CatalogObject::Manifest(version), MANIFEST_MAGIC).await {
+            Ok(m) => {
+                let added = m.added.iter().map(|f| f.file_id).eq(change.added.iter().map(|(f, _)| f.file_id));
+                Ok(Some(added && m.removed == change.removed))
+            }
+            Err(CatalogError::Store(object_store::Error::NotFound { .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The snapshot committing `change` on `base` made, for a commit found landed by
+    /// [`Catalog::manifest_is`] (nothing is written).
+    pub fn adopt(&self, base: &CatalogSnapshot, change: CatalogChange) -> Arc<CatalogSnapshot> {
+        applied(base, change)
     }
 
     async fn write_checkpoint(&self, snapshot: &CatalogSnapshot) -> Result<(), CatalogError> {
@@ -231,6 +244,19 @@ impl Catalog {
         self.store.put(&object.path(), PutPayload::from(bytes)).await?;
         Ok(())
     }
+}
+
+/// `base` with `change` applied as the next version: what its manifest records, in memory.
+fn applied(base: &CatalogSnapshot, change: CatalogChange) -> Arc<CatalogSnapshot> {
+    let mut files: Vec<Arc<CatalogFile>> =
+        base.files.iter().filter(|f| !change.removed.contains(&f.meta.file_id)).cloned().collect();
+    files.extend(change.added.into_iter().map(|(meta, index)| Arc::new(CatalogFile { meta, index })));
+    Arc::new(CatalogSnapshot {
+        version: base.version + 1,
+        files,
+        wal_persisted_through: change.wal_persisted_through.or(base.wal_persisted_through),
+        next_event_id: change.next_event_id.max(base.next_event_id),
+    })
 }
 
 fn encode_object<T: Serialize>(value: &T, magic: &[u8; 8], object: CatalogObject) -> Result<Vec<u8>, CatalogError> {

@@ -184,13 +184,40 @@ pub struct FlushReport {
     pub wal_segments_removed: usize,
 }
 
+impl FlushReport {
+    fn plus(self, other: Self) -> Self {
+        Self {
+            files_written: self.files_written + other.files_written,
+            rows_written: self.rows_written + other.rows_written,
+            bytes_written: self.bytes_written + other.bytes_written,
+            wal_segments_removed: self.wal_segments_removed + other.wal_segments_removed,
+        }
+    }
+}
+
+/// A catalog commit whose files are written but which is not known to have landed: its manifest
+/// put failed, or its answer was lost (a timeout, a dropped connection), so the manifest may exist
+/// all the same. It is retried as it is, the same files under the same ids, until it is known to
+/// have landed: a manifest found naming its files is this commit, so rows are never committed
+/// twice and files never written twice. Lives in the flush lock, which every commit holds.
+struct PendingCommit {
+    change: CatalogChange,
+    /// For a flush: the newest WAL segment its rows came from (frozen rows dropped and segments
+    /// deleted through it once committed). `None` for a compaction.
+    sealed_through: Option<SegmentId>,
+    /// The catalog version the last attempt tried to write.
+    tried: Option<u64>,
+    report: FlushReport,
+}
+
 pub struct Engine {
     config: EngineConfig,
     store: Arc<dyn ObjectStore>,
     catalog: Catalog,
     shared: Arc<Shared>,
     wal: WalWriter,
-    flush_lock: tokio::sync::Mutex<()>,
+    /// One flush or commit at a time; holds a commit left in doubt by a failed attempt.
+    flush_lock: tokio::sync::Mutex<Option<PendingCommit>>,
     /// Held for a whole compaction (one at a time); holds the files merges removed from the
     /// catalog that may still be read by a query's snapshot.
     retired: tokio::sync::Mutex<Vec<Arc<CatalogFile>>>,
@@ -234,7 +261,10 @@ impl Engine {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "WAL replayed"
         );
-        let first_segment = outcome.last_segment.map_or(SegmentId(1), SegmentId::next);
+        // Past the catalog's coverage too: with every segment deleted (a flush that committed while
+        // no new segment could be started), numbering again from 1 would put new events in
+        // segments the next replay skips as already persisted.
+        let first_segment = outcome.last_segment.max(persisted).map_or(SegmentId(1), SegmentId::next);
         let wal_config = WalWriterConfig {
             dir: config.wal_dir.clone(),
             segment_max_bytes: config.wal_segment_bytes,
@@ -248,7 +278,7 @@ impl Engine {
             catalog,
             shared,
             wal,
-            flush_lock: tokio::sync::Mutex::new(()),
+            flush_lock: tokio::sync::Mutex::new(None),
             retired: tokio::sync::Mutex::new(Vec::new()),
         })
     }
@@ -292,26 +322,30 @@ impl Engine {
 
     /// Writes everything buffered so far to storage and commits it.
     pub async fn flush(&self) -> Result<FlushReport, EngineError> {
-        let flushing = self.flush_lock.lock().await;
-        self.flush_holding(&flushing).await
+        let mut flushing = self.flush_lock.lock().await;
+        self.flush_holding(&mut flushing).await
     }
 
-    /// The flush itself; the caller holds `flush_lock` (its guard is the proof).
-    async fn flush_holding(&self, _flushing: &tokio::sync::MutexGuard<'_, ()>) -> Result<FlushReport, EngineError> {
+    /// The flush itself; the caller holds `flush_lock` and passes what it guards.
+    async fn flush_holding(&self, pending: &mut Option<PendingCommit>) -> Result<FlushReport, EngineError> {
         let started = Instant::now();
+        // A commit an earlier attempt left in doubt goes first: the catalog is one chain, and its
+        // rows are the oldest frozen ones.
+        let earlier = self.finish_pending(pending).await?.unwrap_or_default();
         let sealed = self.wal.seal().await?;
-        let (frozen, base) = {
-            let state = self.shared.lock();
-            (state.buffer.frozen(), state.catalog.clone())
-        };
+        let frozen = self.shared.lock().buffer.frozen();
         let Some((sealed_through, next_event_id, partitions)) = frozen else {
             // Nothing was buffered: the sealed segments hold only events committed earlier.
             let removed = remove_segments_through(&self.config.wal_dir, sealed)?;
-            return Ok(FlushReport { wal_segments_removed: removed, ..Default::default() });
+            return Ok(earlier.plus(FlushReport { wal_segments_removed: removed, ..Default::default() }));
         };
 
         let opts = self.config.encode;
-        let written: Vec<_> = futures::stream::iter(partitions)
+        // Every object this attempt puts, so a failed attempt can take them back: on a full local
+        // disk each retry would otherwise leave more orphans, using up the space it waits for.
+        let attempted: Mutex<Vec<object_store::path::Path>> = Mutex::new(Vec::new());
+        let attempted_ref = &attempted;
+        let written: Result<Vec<_>, EngineError> = futures::stream::iter(partitions)
             .map(|(key, batches)| {
                 let store = self.store.clone();
                 async move {
@@ -319,6 +353,10 @@ impl Engine {
                         .await
                         .map_err(|e| EngineError::Join(e.to_string()))??;
                     let path = encoded.meta.path();
+                    attempted_ref
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend([path.parquet(), path.session_index()]);
                     store.put(&path.parquet(), PutPayload::from(encoded.parquet)).await?;
                     let index_bytes = encoded
                         .index
@@ -330,7 +368,16 @@ impl Engine {
             })
             .buffer_unordered(2)
             .try_collect()
-            .await?;
+            .await;
+        let written = match written {
+            Ok(written) => written,
+            Err(e) => {
+                // Not named by any manifest: no commit was tried. Best effort and bounded: what
+                // stays (the store is down) is deleted at the next start.
+                self.delete_quietly(attempted.into_inner().unwrap_or_else(|p| p.into_inner())).await;
+                return Err(e);
+            }
+        };
 
         let report = FlushReport {
             files_written: written.len(),
@@ -344,24 +391,8 @@ impl Engine {
             wal_persisted_through: Some(sealed_through),
             next_event_id,
         };
-        let synced: Vec<object_store::path::Path> =
-            change.added.iter().flat_map(|(m, _)| [m.path().parquet(), m.path().session_index()]).collect();
-        let next = self.catalog.commit(&base, change).await?;
-        if let Some(root) = self.config.local_storage_root.clone() {
-            let mut paths = synced;
-            paths.push(CatalogObject::Manifest(next.version).path());
-            tokio::task::spawn_blocking(move || sync_local(&root, &paths))
-                .await
-                .map_err(|e| EngineError::Join(e.to_string()))?
-                .map_err(|source| EngineError::LocalIo { path: PathBuf::from("storage fsync"), source })?;
-        }
-        {
-            let mut state = self.shared.lock();
-            state.catalog = next;
-            state.buffer.drop_frozen_through(sealed_through);
-            self.shared.publish_bytes(&state);
-        }
-        let removed = remove_segments_through(&self.config.wal_dir, sealed_through)?;
+        *pending = Some(PendingCommit { change, sealed_through: Some(sealed_through), tried: None, report });
+        let report = self.finish_pending(pending).await?.unwrap_or_default();
         metrics::counter!("footfall_flushes_total").increment(1);
         metrics::counter!("footfall_files_written_total").increment(report.files_written as u64);
         metrics::counter!("footfall_rows_flushed_total").increment(report.rows_written);
@@ -373,7 +404,70 @@ impl Engine {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "flushed"
         );
-        Ok(FlushReport { wal_segments_removed: removed, ..report })
+        Ok(earlier.plus(report))
+    }
+
+    /// Commits the pending commit, if any: confirms an earlier attempt that landed after all, or
+    /// writes the manifest (again) on the current catalog. Then installs it, drops the frozen rows
+    /// it persisted and deletes their WAL segments. On failure it stays pending.
+    async fn finish_pending(&self, slot: &mut Option<PendingCommit>) -> Result<Option<FlushReport>, EngineError> {
+        let Some(mut pending) = slot.take() else { return Ok(None) };
+        if let Err(e) = self.commit_pending(&mut pending).await {
+            *slot = Some(pending);
+            return Err(e);
+        }
+        let removed = match pending.sealed_through {
+            Some(sealed) => remove_segments_through(&self.config.wal_dir, sealed)?,
+            None => 0,
+        };
+        Ok(Some(FlushReport { wal_segments_removed: removed, ..pending.report }))
+    }
+
+    async fn commit_pending(&self, pending: &mut PendingCommit) -> Result<(), EngineError> {
+        let base = self.shared.lock().catalog.clone();
+        let version = base.version + 1;
+        // Another commit since the last try (a compaction) took a version: then the last try did
+        // not land (it would have made that commit conflict). Otherwise look.
+        let landed =
+            pending.tried == Some(version) && self.catalog.manifest_is(version, &pending.change).await? == Some(true);
+        let next = if landed {
+            tracing::info!(version, "a catalog commit whose answer was lost had landed; adopting it");
+            self.catalog.adopt(&base, pending.change.clone())
+        } else {
+            pending.tried = Some(version);
+            self.catalog.commit(&base, pending.change.clone()).await?
+        };
+        // Files and manifest durable before the WAL segments they replace are deleted.
+        let mut paths: Vec<_> =
+            pending.change.added.iter().flat_map(|(m, _)| [m.path().parquet(), m.path().session_index()]).collect();
+        paths.push(CatalogObject::Manifest(next.version).path());
+        self.sync_local_storage(paths).await?;
+        let mut state = self.shared.lock();
+        state.catalog = next;
+        if let Some(sealed) = pending.sealed_through {
+            state.buffer.drop_frozen_through(sealed);
+        }
+        self.shared.publish_bytes(&state);
+        Ok(())
+    }
+
+    /// Deletes objects, ignoring failures, within a bounded time.
+    async fn delete_quietly(&self, paths: Vec<object_store::path::Path>) {
+        let deletes = futures::stream::iter(paths)
+            .map(|path| {
+                let store = self.store.clone();
+                async move {
+                    match store.delete(&path).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => tracing::debug!(error = %e, %path, "deleting an uncommitted file failed"),
+                    }
+                }
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<()>>();
+        if tokio::time::timeout(Duration::from_secs(10), deletes).await.is_err() {
+            tracing::debug!("deleting uncommitted files timed out; the next start deletes them");
+        }
     }
 
     /// Flushes when due, forever; a failed flush is retried with back-off, its rows kept buffered.
@@ -387,14 +481,14 @@ impl Engine {
             // Decide under the lock: otherwise a flush already running (say, an admin flush) has
             // frozen rows that look due here, and this task would queue behind it and then flush
             // whatever arrived meanwhile, taking rows the next explicit flush was meant to write.
-            let Ok(flushing) = self.flush_lock.try_lock() else {
+            let Ok(mut flushing) = self.flush_lock.try_lock() else {
                 continue;
             };
-            if !self.flush_due() {
+            if flushing.is_none() && !self.flush_due() {
                 backoff = Duration::from_millis(250);
                 continue;
             }
-            match self.flush_holding(&flushing).await {
+            match self.flush_holding(&mut flushing).await {
                 Ok(_) => backoff = Duration::from_millis(250),
                 Err(e) => {
                     metrics::counter!("footfall_flush_failures_total").increment(1);
@@ -428,7 +522,9 @@ impl Engine {
                 (plan.inputs.iter().map(|f| f.meta.size_bytes).sum::<u64>(), merged.meta.size_bytes, merged.meta.rows);
             debug_assert_eq!(rows, plan.rows());
             {
-                let _flushing = self.flush_lock.lock().await;
+                let mut pending = self.flush_lock.lock().await;
+                // One chain: a flush's commit left in doubt is settled before this one.
+                self.finish_pending(&mut pending).await?;
                 let base = self.shared.lock().catalog.clone();
                 // Only compaction removes files and it runs one at a time, so the inputs are still
                 // there; checked anyway, since committing without them would duplicate their rows.
@@ -443,10 +539,11 @@ impl Engine {
                     wal_persisted_through: None,
                     next_event_id: 0,
                 };
-                let next = self.catalog.commit(&base, change).await?;
-                self.sync_local_storage(vec![CatalogObject::Manifest(next.version).path()]).await?;
-                let mut state = self.shared.lock();
-                state.catalog = next;
+                // If its answer is lost it stays pending and the next flush settles it; its inputs
+                // are then not retired here but deleted at the next start.
+                *pending =
+                    Some(PendingCommit { change, sealed_through: None, tried: None, report: Default::default() });
+                self.finish_pending(&mut pending).await?;
             }
             report.merges += 1;
             report.files_merged += plan.inputs.len();
@@ -666,6 +763,169 @@ mod tests {
         let engine = open(dir.path()).await;
         assert_eq!(rows(&engine.snapshot(|_| true)), (100, 0));
         assert_eq!(data_files(dir.path()), 1);
+    }
+
+    /// A local store whose puts can fail: data files refused, a manifest refused, or a manifest
+    /// written with its answer lost (the bucket took it, the connection dropped).
+    #[derive(Debug, Default)]
+    struct FaultyPlan {
+        refuse_data: AtomicBool,
+        refuse_manifest: AtomicBool,
+        lose_manifest_answer: AtomicBool,
+    }
+
+    #[derive(Debug)]
+    struct FaultyStore {
+        inner: LocalFileSystem,
+        plan: Arc<FaultyPlan>,
+    }
+
+    impl std::fmt::Display for FaultyStore {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "FaultyStore({})", self.inner)
+        }
+    }
+
+    fn injected() -> object_store::Error {
+        object_store::Error::Generic { store: "FaultyStore", source: "injected failure".into() }
+    }
+
+    use futures::stream::BoxStream;
+    use object_store::path::Path as ObjectPath;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, PutMultipartOptions, PutOptions,
+        PutResult,
+    };
+    use std::sync::atomic::AtomicBool;
+
+    #[async_trait::async_trait]
+    impl ObjectStore for FaultyStore {
+        async fn put_opts(
+            &self,
+            location: &ObjectPath,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            let manifest = location.as_ref().contains("_catalog/");
+            if manifest && self.plan.refuse_manifest.load(Ordering::SeqCst)
+                || !manifest && self.plan.refuse_data.load(Ordering::SeqCst)
+            {
+                return Err(injected());
+            }
+            let result = self.inner.put_opts(location, payload, opts).await?;
+            if manifest && self.plan.lose_manifest_answer.load(Ordering::SeqCst) {
+                return Err(injected());
+            }
+            Ok(result)
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &ObjectPath,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+        async fn get_opts(&self, location: &ObjectPath, options: GetOptions) -> object_store::Result<GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<ObjectPath>>,
+        ) -> BoxStream<'static, object_store::Result<ObjectPath>> {
+            self.inner.delete_stream(locations)
+        }
+        fn list(&self, prefix: Option<&ObjectPath>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+        async fn list_with_delimiter(&self, prefix: Option<&ObjectPath>) -> object_store::Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(
+            &self,
+            from: &ObjectPath,
+            to: &ObjectPath,
+            options: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    async fn open_faulty(dir: &std::path::Path) -> (Engine, Arc<FaultyPlan>) {
+        std::fs::create_dir_all(dir.join("storage")).unwrap();
+        let plan = Arc::new(FaultyPlan::default());
+        let inner = LocalFileSystem::new_with_prefix(dir.join("storage")).unwrap();
+        let store = Arc::new(FaultyStore { inner, plan: plan.clone() });
+        let mut config = EngineConfig::new(dir.join("wal"));
+        config.local_storage_root = Some(dir.join("storage"));
+        (Engine::open(config, store).await.unwrap(), plan)
+    }
+
+    fn manifests(dir: &std::path::Path) -> usize {
+        walk(&dir.join("storage/_catalog")).len()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_whose_answer_was_lost_is_adopted_not_repeated() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 1_764_000_000_000;
+        let (engine, plan) = open_faulty(dir.path()).await;
+        engine.append(vec![sample("a", day, "s1"), sample("a", day + 1, "s2")]).await.unwrap();
+        plan.lose_manifest_answer.store(true, Ordering::SeqCst);
+        assert!(engine.flush().await.is_err());
+        // Not installed: the rows are still served from the buffer, once.
+        assert_eq!(rows(&engine.snapshot(|_| true)), (0, 2));
+        engine.append(vec![sample("a", day + 2, "s3")]).await.unwrap();
+
+        plan.lose_manifest_answer.store(false, Ordering::SeqCst);
+        let report = engine.flush().await.unwrap();
+        assert_eq!(report.rows_written, 3, "the landed commit's rows plus the newer one");
+        assert_eq!(rows(&engine.snapshot(|_| true)), (3, 0));
+        assert_eq!(manifests(dir.path()), 2, "the lost commit was not written again");
+        assert_eq!(data_files(dir.path()), 2);
+        drop(engine);
+        let engine = open(dir.path()).await;
+        assert_eq!(rows(&engine.snapshot(|_| true)), (3, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_commit_is_retried_with_the_same_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 1_764_000_000_000;
+        let (engine, plan) = open_faulty(dir.path()).await;
+        engine.append(vec![sample("a", day, "s1")]).await.unwrap();
+        plan.refuse_manifest.store(true, Ordering::SeqCst);
+        assert!(engine.flush().await.is_err());
+        assert!(engine.flush().await.is_err());
+        assert_eq!(rows(&engine.snapshot(|_| true)), (0, 1));
+        assert_eq!(data_files(dir.path()), 1, "retries reuse the written file");
+        plan.refuse_manifest.store(false, Ordering::SeqCst);
+        engine.flush().await.unwrap();
+        assert_eq!(rows(&engine.snapshot(|_| true)), (1, 0));
+        // Version 1 is the retried commit; version 2 the (empty) flush of what came after it.
+        assert_eq!((manifests(dir.path()), data_files(dir.path())), (2, 1));
+        drop(engine);
+        let engine = open(dir.path()).await;
+        assert_eq!(rows(&engine.snapshot(|_| true)), (1, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_data_put_leaves_no_file_and_keeps_the_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = 1_764_000_000_000;
+        let (engine, plan) = open_faulty(dir.path()).await;
+        engine.append(vec![sample("a", day, "s1"), sample("b", day, "s2")]).await.unwrap();
+        plan.refuse_data.store(true, Ordering::SeqCst);
+        for _ in 0..3 {
+            assert!(engine.flush().await.is_err());
+        }
+        assert_eq!(data_files(dir.path()), 0, "a failed attempt takes its files back");
+        assert_eq!(rows(&engine.snapshot(|_| true)), (0, 2));
+        // A crash now: the WAL still has both events.
+        drop(engine);
+        let (engine, _) = open_faulty(dir.path()).await;
+        assert_eq!(rows(&engine.snapshot(|_| true)), (0, 2));
+        engine.flush().await.unwrap();
+        assert_eq!(rows(&engine.snapshot(|_| true)), (2, 0));
     }
 
     #[tokio::test]

@@ -55,6 +55,10 @@ pub enum QueryError {
     Panicked(String),
     #[error("internal error running the query: {0}")]
     Internal(String),
+    /// Reading stored files failed (the bucket is down or unreachable, a local read failed): not
+    /// the query's fault, and worth retrying.
+    #[error("storage is unavailable: {0}")]
+    Storage(String),
 }
 
 impl QueryError {
@@ -64,7 +68,7 @@ impl QueryError {
     /// or storage, is the statement's fault and answered as such.
     fn from_planning(e: DataFusionError) -> Self {
         match e.find_root() {
-            DataFusionError::Internal(_) => Self::Invalid(e.strip_backtrace()),
+            DataFusionError::Internal(_) if !reads_storage(&e) => Self::Invalid(e.strip_backtrace()),
             _ => Self::from(e),
         }
     }
@@ -73,6 +77,9 @@ impl QueryError {
 impl From<DataFusionError> for QueryError {
     fn from(e: DataFusionError) -> Self {
         let message = e.strip_backtrace();
+        if reads_storage(&e) {
+            return Self::Storage(message);
+        }
         match e.find_root() {
             DataFusionError::ResourcesExhausted(_) => Self::ResourcesExhausted(message),
             DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) | DataFusionError::Internal(_) => {
@@ -81,6 +88,21 @@ impl From<DataFusionError> for QueryError {
             _ => Self::Invalid(message),
         }
     }
+}
+
+/// Whether an object store error is anywhere in the chain: DataFusion wraps it in Parquet, Arrow or
+/// `External` errors depending on which reader met it, and its Parquet footer reader keeps only
+/// the text (`ParquetError::General("Failed to fetch metadata for file ...: Object Store error:
+/// ...")`), so the text of `DataFusionError::ObjectStore` counts too.
+fn reads_storage(e: &DataFusionError) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.downcast_ref::<object_store::Error>().is_some() {
+            return true;
+        }
+        source = err.source();
+    }
+    e.to_string().contains("Object Store error: ")
 }
 
 #[derive(Debug, Clone)]
@@ -550,5 +572,31 @@ mod tests {
         assert!(err.to_string().contains("max_expression_depth"), "{err}");
         let err = service.run("SELECT length(repeat('x', 2000000000))", &QueryScope::AllProjects).await.err();
         assert!(matches!(err, Some(QueryError::ResourcesExhausted(ref m)) if m.contains("max_function_output_bytes")));
+    }
+}
+
+#[cfg(test)]
+mod storage_error_tests {
+    use super::*;
+    use datafusion::parquet::errors::ParquetError;
+
+    fn store_error() -> object_store::Error {
+        object_store::Error::Generic { store: "S3", source: "error sending request".into() }
+    }
+
+    #[test]
+    fn object_store_failures_are_storage_errors_however_wrapped() {
+        let direct = DataFusionError::ObjectStore(Box::new(store_error()));
+        assert!(matches!(QueryError::from(direct), QueryError::Storage(_)));
+        let context = DataFusionError::ObjectStore(Box::new(store_error())).context("scanning");
+        assert!(matches!(QueryError::from(context), QueryError::Storage(_)));
+        // DataFusion's footer reader keeps only the text.
+        let footer = DataFusionError::ParquetError(Box::new(ParquetError::General(format!(
+            "Failed to fetch metadata for file x.parquet: {}",
+            DataFusionError::ObjectStore(Box::new(store_error()))
+        ))));
+        assert!(matches!(QueryError::from(footer), QueryError::Storage(_)));
+        let other = DataFusionError::Plan("no such column".into());
+        assert!(matches!(QueryError::from(other), QueryError::Invalid(_)));
     }
 }

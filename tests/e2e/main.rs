@@ -19,6 +19,7 @@ mod privacy;
 mod pruning;
 mod s3;
 mod soak;
+mod storage_faults;
 mod visits;
 
 use serde_json::{json, Value};

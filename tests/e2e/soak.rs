@@ -111,7 +111,7 @@ fn soak_mixed_traffic() {
         ServerOpts::new()
             .flush_age(2)
             .arg("--compaction-interval")
-            .arg("5")
+            .arg(std::env::var("FOOTFALL_SOAK_COMPACTION_INTERVAL").unwrap_or_else(|_| "5".into()))
             .arg("--memory-limit")
             .arg("128MiB")
             .arg("--query-memory-limit")

@@ -9,12 +9,14 @@
 //! (`target/debug/deps/e2e-xxxx` → `target/debug/footfall`).
 
 mod api;
+mod faults;
 mod server;
 mod util;
 
 pub use api::{
     assert_error_body, json_body, Api, IngestOutcome, RawResponse, ERROR_CODE_FORBIDDEN, ERROR_CODE_UNAUTHORIZED,
 };
+pub use faults::{require_mount, FaultProxy, Tmpfs};
 pub use server::{binary, Server, ServerOpts};
 pub use util::{files_containing, files_under, free_port, random_token, today_utc, value_f64, value_i64, value_str};
 

@@ -63,6 +63,9 @@ pub struct ServerOpts {
     pub args: Vec<String>,
     /// Extra environment variables for the server process.
     pub env: Vec<(String, String)>,
+    /// `--data-dir` somewhere the test prepared (a small file system); by default a fresh folder
+    /// in the server's temporary directory.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl ServerOpts {
@@ -97,6 +100,11 @@ impl ServerOpts {
 
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
         self
     }
 }
@@ -141,7 +149,7 @@ impl Server {
             .prefix("footfall-e2e-")
             .tempdir()
             .expect("create a temporary directory for the server");
-        let data_dir = root.path().join("data");
+        let data_dir = opts.data_dir.clone().unwrap_or_else(|| root.path().join("data"));
         fs::create_dir_all(&data_dir).expect("create the data directory");
         let log_path = root.path().join("footfall.log");
         let admin_token = random_token();

@@ -36,6 +36,21 @@ pub fn remove_segments_through(dir: &Path, through: SegmentId) -> Result<usize, 
     Ok(removed)
 }
 
+/// A newest segment shorter than its header was being created when the process stopped (or a full
+/// disk cut its creation short and removing it failed too): it never held a record, so it is
+/// removed rather than reported as damage.
+fn remove_unstarted_newest(segments: &mut Vec<(SegmentId, PathBuf)>) -> Result<(), WalError> {
+    let Some((id, path)) = segments.last() else { return Ok(()) };
+    let header_len = segment::encode_header(*id)?.len() as u64;
+    let len = fs::metadata(path).map_err(WalError::io(path))?.len();
+    if len < header_len {
+        tracing::warn!(segment = %id, len, "removing a WAL segment whose header was never completed");
+        fs::remove_file(path).map_err(WalError::io(path))?;
+        segments.pop();
+    }
+    Ok(())
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReplayOutcome {
     /// The newest segment found, whether or not it held records.
@@ -52,7 +67,8 @@ pub fn replay<E>(
     persisted: Option<SegmentId>,
     mut on_record: impl FnMut(SegmentId, WalRecord) -> Result<(), E>,
 ) -> Result<Result<ReplayOutcome, E>, WalError> {
-    let segments = list_segments(dir)?;
+    let mut segments = list_segments(dir)?;
+    remove_unstarted_newest(&mut segments)?;
     let mut outcome = ReplayOutcome { last_segment: segments.last().map(|(id, _)| *id), ..Default::default() };
     let newest = outcome.last_segment;
     for (id, path) in segments {
@@ -140,6 +156,23 @@ mod tests {
         write(dir.path(), 3, &[4]);
         let (_, firsts) = collect(dir.path(), None).unwrap();
         assert_eq!(firsts, vec![0, 2, 4]);
+    }
+
+    #[test]
+    fn a_newest_segment_without_a_whole_header_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 1, &[0]);
+        let header = segment::encode_header(SegmentId(2)).unwrap();
+        let half = dir.path().join(segment::file_name(SegmentId(2)));
+        fs::write(&half, &header[..header.len() - 1]).unwrap();
+        let (outcome, firsts) = collect(dir.path(), None).unwrap();
+        assert_eq!(firsts, vec![0]);
+        assert_eq!(outcome.last_segment, Some(SegmentId(1)));
+        assert!(!half.exists());
+        // Not so for an older one: that is damage.
+        let older = dir.path().join(segment::file_name(SegmentId(0)));
+        fs::write(&older, &header[..3]).unwrap();
+        assert!(matches!(collect(dir.path(), None), Err(WalError::Corrupt { .. })));
     }
 
     #[test]

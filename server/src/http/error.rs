@@ -57,15 +57,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What `Retry-After` says when the disk under the WAL is full or storage is unavailable: long
+/// enough that a few thousand trackers do not hammer a server that cannot write, short enough that
+/// ingest resumes soon after space or the bucket returns (the server itself needs no restart).
+pub const STORAGE_RETRY_AFTER_SECS: u64 = 5;
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
-        match e {
-            EngineError::BufferFull { .. } | EngineError::Wal(WalError::QueueFull) => Self {
-                retry_after_secs: Some(1),
-                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "overloaded", e.to_string())
-            },
-            other => Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", other.to_string()),
-        }
+        let (status, code, retry) = match &e {
+            EngineError::BufferFull { .. } | EngineError::Wal(WalError::QueueFull) => {
+                (StatusCode::TOO_MANY_REQUESTS, "overloaded", 1)
+            }
+            // 507: the server cannot store the request now; nothing of it was acknowledged.
+            EngineError::Wal(WalError::NoSpace(_)) => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage", STORAGE_RETRY_AFTER_SECS)
+            }
+            _ => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", STORAGE_RETRY_AFTER_SECS),
+        };
+        Self { retry_after_secs: Some(retry), ..Self::new(status, code, e.to_string()) }
     }
 }
 
@@ -83,6 +92,10 @@ impl From<QueryError> for ApiError {
             QueryError::ResultTooLarge(_) => Self::bad_request("result_too_large", message),
             QueryError::Panicked(_) => Self::internal(message),
             QueryError::Internal(_) => Self::internal(message),
+            QueryError::Storage(_) => Self {
+                retry_after_secs: Some(STORAGE_RETRY_AFTER_SECS),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", message)
+            },
         }
     }
 }
