@@ -271,12 +271,10 @@ fn accounts_config(
     let count = |option: &'static str, default: u32| -> Result<u32, ConfigError> {
         match get(option) {
             None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ConfigError::Invalid { option, message: format!("{v:?}: expected a positive whole number") }),
+            Some(v) => v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::Invalid {
+                option,
+                message: format!("{v:?}: expected a positive whole number"),
+            }),
         }
     };
     let memory = bytes("argon2_memory", get("argon2_memory"), d.argon2_memory_kib as usize * 1024)?;

@@ -1,8 +1,8 @@
 //! The `footfall` binary: `footfall serve` starts ingest, storage and SQL in one process.
 
+use std::io::Read as _;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
-use std::io::Read as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,7 +131,8 @@ fn user_add(args: UserAddArgs) -> Result<()> {
         Err(AccountError::Store(StoreError::Locked)) => {
             // The server has the store: hand it the request (with the hash, not the password).
             let hasher = PasswordHasher::new(config.accounts.argon2_memory_kib, config.accounts.argon2_iterations)?;
-            let request = UserAddRequest { email: email.clone(), password_hash: hasher.hash(&password)?, owner: args.owner };
+            let request =
+                UserAddRequest { email: email.clone(), password_hash: hasher.hash(&password)?, owner: args.owner };
             spool::submit(&config.data_dir, &request, SPOOL_WAIT)?
         }
         Err(e) => return Err(e).context("opening the accounts store"),
@@ -164,7 +165,9 @@ fn open_accounts(config: &Config) -> Result<Accounts> {
                 attempts += 1;
                 std::thread::sleep(Duration::from_millis(200));
             }
-            other => return other.context("opening the accounts store (is another server running on this data directory?)"),
+            other => {
+                return other.context("opening the accounts store (is another server running on this data directory?)")
+            }
         }
     }
 }

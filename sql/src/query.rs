@@ -102,7 +102,10 @@ pub enum QueryScope {
     Project(ProjectId),
     /// The projects a signed-in user may read, plus tables of their own (the server's
     /// `audit_log`, already cut to what they may see) registered for this query only.
-    Projects { projects: BTreeSet<ProjectId>, tables: ExtraTables },
+    Projects {
+        projects: BTreeSet<ProjectId>,
+        tables: ExtraTables,
+    },
 }
 
 impl QueryScope {

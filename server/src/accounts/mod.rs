@@ -227,11 +227,13 @@ impl Accounts {
         let email = users::normalize_email(email)?;
         self.store.write(|tx| {
             let user = insert_user(tx, &email, password_hash, instance_owner)?;
-            tx.append_audit(&audit::AuditEntry::new(actor.clone(), "user_created").user(&user.id).detail(if instance_owner {
-                "instance owner"
-            } else {
-                "user"
-            }))?;
+            tx.append_audit(
+                &audit::AuditEntry::new(actor.clone(), "user_created").user(&user.id).detail(if instance_owner {
+                    "instance owner"
+                } else {
+                    "user"
+                }),
+            )?;
             Ok(user)
         })
     }

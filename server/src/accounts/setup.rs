@@ -53,7 +53,9 @@ impl Accounts {
                 return Err(AccountError::NotFound("unknown setup token".into()));
             }
             if Utc::now() >= record.expires_at {
-                return Err(AccountError::Expired("the setup link has expired; restart the server for a new one".into()));
+                return Err(AccountError::Expired(
+                    "the setup link has expired; restart the server for a new one".into(),
+                ));
             }
             if tx.count(USERS)? > 0 {
                 return Err(AccountError::Conflict("a user exists already".into()));

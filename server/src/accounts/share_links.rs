@@ -89,7 +89,7 @@ impl Accounts {
     pub fn share_links(&self, project: &ProjectId) -> Result<Vec<ShareLink>, AccountError> {
         let all: Vec<(String, ShareLink)> = self.store.scan(SHARE_LINKS, "")?;
         let mut links: Vec<ShareLink> = all.into_iter().map(|(_, l)| l).filter(|l| &l.project == project).collect();
-        links.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        links.sort_by_key(|l| l.created_at);
         Ok(links)
     }
 
@@ -108,7 +108,10 @@ impl Accounts {
             };
             tx.remove(SHARE_LINKS, &hash)?;
             tx.append_audit(
-                &AuditEntry::new(actor.clone(), "share_link_revoked").project(project).target(link.id.0).address(address),
+                &AuditEntry::new(actor.clone(), "share_link_revoked")
+                    .project(project)
+                    .target(link.id.0)
+                    .address(address),
             )?;
             Ok::<_, AccountError>(true)
         })

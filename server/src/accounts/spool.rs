@@ -58,8 +58,7 @@ pub fn submit(data_dir: &Path, request: &UserAddRequest, wait: Duration) -> Resu
     let req = dir.join(format!("{name}.json"));
     let reply = dir.join(format!("{name}.reply"));
     {
-        let mut file =
-            fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io(&tmp))?;
+        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io(&tmp))?;
         file.write_all(&serde_json::to_vec(request)?).map_err(io(&tmp))?;
         file.sync_all().map_err(io(&tmp))?;
     }

@@ -102,11 +102,7 @@ impl Store {
     }
 
     /// Every record whose key starts with `prefix`, in key order.
-    pub fn scan<T: DeserializeOwned>(
-        &self,
-        table: StrTable,
-        prefix: &str,
-    ) -> Result<Vec<(String, T)>, StoreError> {
+    pub fn scan<T: DeserializeOwned>(&self, table: StrTable, prefix: &str) -> Result<Vec<(String, T)>, StoreError> {
         let rx = self.db.begin_read().map_err(db_err)?;
         scan_in(&rx.open_table(table).map_err(db_err)?, prefix)
     }
@@ -161,11 +157,7 @@ impl Tx {
         Ok(removed)
     }
 
-    pub fn scan<T: DeserializeOwned>(
-        &self,
-        table: StrTable,
-        prefix: &str,
-    ) -> Result<Vec<(String, T)>, StoreError> {
+    pub fn scan<T: DeserializeOwned>(&self, table: StrTable, prefix: &str) -> Result<Vec<(String, T)>, StoreError> {
         scan_in(&self.tx.open_table(table).map_err(db_err)?, prefix)
     }
 

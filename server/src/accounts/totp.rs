@@ -104,7 +104,8 @@ impl Accounts {
     pub fn enrol_totp(&self, user: &UserId) -> Result<Enrolment, AccountError> {
         let secret = Secret::Raw(rand::random::<[u8; 20]>().to_vec()).to_encoded().to_string();
         let enrolment = self.store.write(|tx| {
-            let mut u: User = tx.get(USERS, user.as_str())?.ok_or_else(|| AccountError::NotFound("no such user".into()))?;
+            let mut u: User =
+                tx.get(USERS, user.as_str())?.ok_or_else(|| AccountError::NotFound("no such user".into()))?;
             if u.totp.is_some() {
                 return Err(TotpError::AlreadyEnabled.into());
             }
@@ -118,10 +119,16 @@ impl Accounts {
     }
 
     /// Enables the second factor once the user proves a code; returns the recovery codes.
-    pub fn confirm_totp(&self, user: &UserId, code: &str, address: Option<String>) -> Result<Vec<String>, AccountError> {
+    pub fn confirm_totp(
+        &self,
+        user: &UserId,
+        code: &str,
+        address: Option<String>,
+    ) -> Result<Vec<String>, AccountError> {
         let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
         self.store.write(|tx| {
-            let mut u: User = tx.get(USERS, user.as_str())?.ok_or_else(|| AccountError::NotFound("no such user".into()))?;
+            let mut u: User =
+                tx.get(USERS, user.as_str())?.ok_or_else(|| AccountError::NotFound("no such user".into()))?;
             if u.totp.is_some() {
                 return Err(TotpError::AlreadyEnabled.into());
             }
@@ -142,7 +149,8 @@ impl Accounts {
     pub fn check_second_factor(&self, user: &UserId, code: &str) -> Result<Factor, AccountError> {
         let code = code.trim();
         self.store.write(|tx| {
-            let mut u: User = tx.get(USERS, user.as_str())?.ok_or_else(|| AccountError::NotFound("no such user".into()))?;
+            let mut u: User =
+                tx.get(USERS, user.as_str())?.ok_or_else(|| AccountError::NotFound("no such user".into()))?;
             let Some(totp) = u.totp.as_mut() else { return Err(TotpError::NotEnabled.into()) };
             if let Some(step) = matching_step(&totp.secret, code, now_secs(), totp.last_step)? {
                 totp.last_step = step;
@@ -172,7 +180,8 @@ impl Accounts {
         }
         let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
         self.store.write(|tx| {
-            let mut u: User = tx.get(USERS, user.as_str())?.ok_or_else(|| AccountError::NotFound("no such user".into()))?;
+            let mut u: User =
+                tx.get(USERS, user.as_str())?.ok_or_else(|| AccountError::NotFound("no such user".into()))?;
             u.recovery_codes = codes.iter().map(|c| recovery_hash(c)).collect();
             tx.put(USERS, user.as_str(), &u)?;
             tx.append_audit(
@@ -195,7 +204,8 @@ impl Accounts {
             return Err(TotpError::WrongCode.into());
         }
         self.store.write(|tx| {
-            let mut u: User = tx.get(USERS, user.as_str())?.ok_or_else(|| AccountError::NotFound("no such user".into()))?;
+            let mut u: User =
+                tx.get(USERS, user.as_str())?.ok_or_else(|| AccountError::NotFound("no such user".into()))?;
             u.totp = None;
             u.totp_pending = None;
             u.recovery_codes.clear();

@@ -123,7 +123,8 @@ impl PasswordHasher {
     pub fn hash(&self, password: &str) -> Result<String, UserError> {
         check_password_size(password)?;
         let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| UserError::Hash(e.to_string()))?;
-        let hash = self.argon2().hash_password(password.as_bytes(), &salt).map_err(|e| UserError::Hash(e.to_string()))?;
+        let hash =
+            self.argon2().hash_password(password.as_bytes(), &salt).map_err(|e| UserError::Hash(e.to_string()))?;
         Ok(hash.to_string())
     }
 

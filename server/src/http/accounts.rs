@@ -68,7 +68,10 @@ fn refusal(r: Refusal) -> ApiError {
         Refusal::RateLimited(_) => ("rate_limited", "too many attempts; slow down"),
         Refusal::Locked(_) => ("account_locked", "too many failed sign-ins: this account is locked for a while"),
     };
-    ApiError { retry_after_secs: Some(r.retry_after_secs()), ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message) }
+    ApiError {
+        retry_after_secs: Some(r.retry_after_secs()),
+        ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+    }
 }
 
 /// Reads a JSON body, refusing other content types (415) and anything large (413).
@@ -124,7 +127,9 @@ fn session_in(
                 "mfa_enrolment_required",
                 "a project you belong to requires two-factor sign-in: enrol first",
             ),
-            Stage::Full => ApiError::new(StatusCode::CONFLICT, "already_signed_in", "this session is already signed in"),
+            Stage::Full => {
+                ApiError::new(StatusCode::CONFLICT, "already_signed_in", "this session is already signed in")
+            }
         });
     }
     if csrf {
@@ -173,9 +178,9 @@ fn signed_in_audit(state: &AppState, user: &User, address: IpAddr, how: &str) {
     if let Err(e) = state.accounts.remember_address(&user.id, &hashed) {
         tracing::warn!(error = %e, "remembering a sign-in address");
     }
-    state.accounts.audit(
-        AuditEntry::new(Actor::User(user.id.clone()), "login").user(&user.id).address(Some(hashed)).detail(how),
-    );
+    state
+        .accounts
+        .audit(AuditEntry::new(Actor::User(user.id.clone()), "login").user(&user.id).address(Some(hashed)).detail(how));
 }
 
 #[derive(Deserialize)]
@@ -259,9 +264,7 @@ pub async fn totp(State(state): State<Arc<AppState>>, req: Request) -> Result<Re
         Ok(f) => f,
         Err(AccountError::Totp(TotpError::WrongCode)) => {
             guard.failure(&user.email);
-            state.accounts.audit(
-                AuditEntry::new(Actor::Anonymous, "mfa_failed").user(&user.id).address(Some(hashed)),
-            );
+            state.accounts.audit(AuditEntry::new(Actor::Anonymous, "mfa_failed").user(&user.id).address(Some(hashed)));
             return Err(account_error(TotpError::WrongCode.into()));
         }
         Err(e) => return Err(account_error(e)),
@@ -346,10 +349,8 @@ pub async fn recovery_codes(
 pub async fn me(State(state): State<Arc<AppState>>, req: Request) -> Result<Json<serde_json::Value>, ApiError> {
     let (parts, _) = req.into_parts();
     let (user, session) = session_in(&state, &parts, &[Stage::Full, Stage::EnrolOnly], false)?;
-    let projects: Vec<serde_json::Value> = readable_projects(&state, &user)?
-        .into_iter()
-        .map(|(p, role)| json!({"id": p, "role": role}))
-        .collect();
+    let projects: Vec<serde_json::Value> =
+        readable_projects(&state, &user)?.into_iter().map(|(p, role)| json!({"id": p, "role": role})).collect();
     Ok(Json(json!({
         "id": user.id,
         "email": user.email,
@@ -508,14 +509,14 @@ pub async fn accept_invitation(
             check_new_password(p).map_err(|e| account_error(e.into()))?;
             Some(hash_password(&state, p.clone()).await?)
         }
-        (None, false) => return Err(ApiError::bad_request("password_required", "choose a password for the new account")),
+        (None, false) => {
+            return Err(ApiError::bad_request("password_required", "choose a password for the new account"))
+        }
         (_, true) => None,
     };
     let hashed = Some(state.accounts.hash_address(address));
-    let user = state
-        .accounts
-        .accept_invitation(&token, password_hash, signed_in.as_ref(), hashed)
-        .map_err(account_error)?;
+    let user =
+        state.accounts.accept_invitation(&token, password_hash, signed_in.as_ref(), hashed).map_err(account_error)?;
     let body = json!({"id": user.id, "email": user.email, "project": invitation.project, "role": invitation.role});
     if signed_in.is_some() {
         return Ok(Json(body).into_response());

@@ -32,7 +32,10 @@ pub enum Principal {
     Key(ApiKey),
     User(Box<SignedIn>),
     /// A share link: read-only aggregates of one project, nothing else.
-    Share { id: ShareLinkId, project: ProjectId },
+    Share {
+        id: ShareLinkId,
+        project: ProjectId,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -67,10 +70,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The client address of a request, believing `X-Forwarded-For` only from trusted proxies.
 pub fn request_address(state: &AppState, parts: &Parts) -> IpAddr {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let peer =
+        parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     client_ip(peer, &parts.headers, &state.config.trusted_proxies)
 }
 
@@ -95,11 +96,8 @@ fn store_error(e: AccountError) -> ApiError {
 
 /// The session of the request's cookie, whatever its stage.
 pub fn cookie_session(state: &AppState, headers: &HeaderMap) -> Result<Option<(User, ActiveSession)>, ApiError> {
-    let Some(token) = headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(cookie_token)
+    let Some(token) =
+        headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(cookie_token)
     else {
         return Ok(None);
     };
@@ -182,7 +180,11 @@ fn check_key_creator(state: &AppState, key: &ApiKey) -> Result<(), ApiError> {
     if role.is_some_and(|r| r >= Role::Admin) {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::UNAUTHORIZED, "key_creator_lost_access", "this key's creator no longer has access"))
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "key_creator_lost_access",
+            "this key's creator no longer has access",
+        ))
     }
 }
 
@@ -233,7 +235,12 @@ pub fn role_on(state: &AppState, principal: &Principal, project: &ProjectId) -> 
 
 /// Refuses unless the caller has at least `needed` on `project` (404 when the project does not
 /// exist, 403 otherwise, so a stranger learns nothing more than a member would).
-pub fn require_role(state: &AppState, principal: &Principal, project: &str, needed: Role) -> Result<ProjectId, ApiError> {
+pub fn require_role(
+    state: &AppState,
+    principal: &Principal,
+    project: &str,
+    needed: Role,
+) -> Result<ProjectId, ApiError> {
     let Some(p) = state.metadata.project(project) else {
         return Err(ApiError::not_found(format!("no project {project:?}")));
     };

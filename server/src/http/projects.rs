@@ -115,7 +115,10 @@ pub async fn create_key(
     let req: NewKey = parse_json(&read_body(body, state.config.max_body_bytes).await?)?;
     let name = req.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > MAX_KEY_NAME_CHARS || n.chars().any(char::is_control)) {
-        return Err(ApiError::bad_request("invalid_name", format!("a key name is 1-{MAX_KEY_NAME_CHARS} printable characters")));
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            format!("a key name is 1-{MAX_KEY_NAME_CHARS} printable characters"),
+        ));
     }
     if req.expires_at.is_some_and(|e| e <= Utc::now()) {
         return Err(ApiError::bad_request("invalid_expiry", "expires_at is in the past"));
@@ -135,7 +138,9 @@ pub async fn create_key(
     );
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": key_id, "token": token, "project": project, "scope": req.scope, "name": name, "expires_at": req.expires_at})),
+        Json(
+            json!({"id": key_id, "token": token, "project": project, "scope": req.scope, "name": name, "expires_at": req.expires_at}),
+        ),
     ))
 }
 

@@ -93,8 +93,7 @@ fn user_scope(state: &AppState, user: &User) -> Result<QueryScope, ApiError> {
     let owned: BTreeSet<_> = roles.iter().filter(|(_, r)| *r == Role::Owner).map(|(p, _)| p.clone()).collect();
     let entries = state.accounts.audit_log(Some(&owned)).map_err(crate::http::accounts::account_error)?;
     let batch = crate::accounts::audit::audit_batch(&entries).map_err(|e| ApiError::internal(e.to_string()))?;
-    let table: Arc<dyn TableProvider> = Arc::new(
-        MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(|e| ApiError::internal(e.to_string()))?,
-    );
+    let table: Arc<dyn TableProvider> =
+        Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(|e| ApiError::internal(e.to_string()))?);
     Ok(QueryScope::Projects { projects, tables: ExtraTables(vec![("audit_log".to_string(), table)]) })
 }

@@ -81,11 +81,7 @@ mod tests {
         let folded = fold_small_rows(rows, 5);
         assert_eq!(
             folded,
-            vec![
-                row("/", 50),
-                row("/b", 5),
-                CountRow { label: OTHER.into(), visitors: 7, pageviews: 14 },
-            ]
+            vec![row("/", 50), row("/b", 5), CountRow { label: OTHER.into(), visitors: 7, pageviews: 14 },]
         );
     }
 
