@@ -10,6 +10,8 @@ use clap::Args;
 use ipnet::IpNet;
 use thiserror::Error;
 
+use crate::accounts::AccountsConfig;
+
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("reading config file {path}: {source}")]
@@ -93,6 +95,37 @@ pub struct ServeArgs {
     /// Query parameters removed from page URLs before storage, comma-separated [default: a list of secrets such as token, password, email].
     #[arg(long)]
     pub drop_query_params: Option<String>,
+    /// The server's address as browsers reach it, for links (setup, invitations, share links);
+    /// an https URL also marks the session cookie Secure [default: http://<listen>].
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// A signed-in session ends after this long without a request (e.g. 12h) [default: 12h].
+    #[arg(long)]
+    pub session_idle_timeout: Option<String>,
+    /// A signed-in session ends this long after sign-in, however active [default: 14d].
+    #[arg(long)]
+    pub session_lifetime: Option<String>,
+    /// How long an invitation link stays valid [default: 7d].
+    #[arg(long)]
+    pub invitation_ttl: Option<String>,
+    /// Sign-in and TOTP attempts allowed per minute per client address and per account [default: 10].
+    #[arg(long)]
+    pub login_rate_limit: Option<String>,
+    /// Consecutive failed sign-ins that lock an account [default: 5].
+    #[arg(long)]
+    pub login_lock_after: Option<String>,
+    /// First lock's length; each further lock doubles it [default: 1m].
+    #[arg(long)]
+    pub login_lock_delay: Option<String>,
+    /// Longest lock [default: 1h].
+    #[arg(long)]
+    pub login_lock_max: Option<String>,
+    /// argon2id memory per password hash (e.g. 64MiB) [default: 19MiB].
+    #[arg(long)]
+    pub argon2_memory: Option<String>,
+    /// argon2id passes per password hash [default: 2].
+    #[arg(long)]
+    pub argon2_iterations: Option<String>,
 }
 
 const KEYS: &[&str] = &[
@@ -117,6 +150,16 @@ const KEYS: &[&str] = &[
     "site_dir",
     "geoip_database",
     "drop_query_params",
+    "public_url",
+    "session_idle_timeout",
+    "session_lifetime",
+    "invitation_ttl",
+    "login_rate_limit",
+    "login_lock_after",
+    "login_lock_delay",
+    "login_lock_max",
+    "argon2_memory",
+    "argon2_iterations",
 ];
 
 #[derive(Debug, Clone)]
@@ -144,6 +187,9 @@ pub struct Config {
     pub geoip_database: Option<PathBuf>,
     /// `None`: the built-in list of secret-looking parameters.
     pub drop_query_params: Option<Vec<String>>,
+    /// Base of the links the server hands out, without a trailing slash.
+    pub public_url: String,
+    pub accounts: AccountsConfig,
 }
 
 impl Config {
@@ -228,9 +274,68 @@ impl Config {
             geoip_database: pick("geoip_database", &args.geoip_database).map(PathBuf::from),
             drop_query_params: pick("drop_query_params", &args.drop_query_params)
                 .map(|list| list.split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect()),
+            public_url: public_url(pick("public_url", &args.public_url), listen)?,
+            accounts: accounts_config(args, &pick)?,
             data_dir,
         })
     }
+}
+
+fn public_url(value: Option<String>, listen: SocketAddr) -> Result<String, ConfigError> {
+    let Some(value) = value else { return Ok(format!("http://{listen}")) };
+    let url = url::Url::parse(value.trim())
+        .map_err(|e| ConfigError::Invalid { option: "public_url", message: format!("{value:?}: {e}") })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::Invalid { option: "public_url", message: format!("{value:?}: not http(s)") });
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+fn accounts_config(
+    args: &ServeArgs,
+    pick: &dyn Fn(&str, &Option<String>) -> Option<String>,
+) -> Result<AccountsConfig, ConfigError> {
+    let d = AccountsConfig::default();
+    let get = |key: &str| {
+        let flag = match key {
+            "session_idle_timeout" => &args.session_idle_timeout,
+            "session_lifetime" => &args.session_lifetime,
+            "invitation_ttl" => &args.invitation_ttl,
+            "login_rate_limit" => &args.login_rate_limit,
+            "login_lock_after" => &args.login_lock_after,
+            "login_lock_delay" => &args.login_lock_delay,
+            "login_lock_max" => &args.login_lock_max,
+            "argon2_memory" => &args.argon2_memory,
+            "argon2_iterations" => &args.argon2_iterations,
+            _ => &None,
+        };
+        pick(key, flag)
+    };
+    let count = |option: &'static str, default: u32| -> Result<u32, ConfigError> {
+        match get(option) {
+            None => Ok(default),
+            Some(v) => v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError::Invalid {
+                option,
+                message: format!("{v:?}: expected a positive whole number"),
+            }),
+        }
+    };
+    let memory = bytes("argon2_memory", get("argon2_memory"), d.argon2_memory_kib as usize * 1024)?;
+    let memory_kib = u32::try_from(memory / 1024)
+        .ok()
+        .filter(|k| *k >= 8)
+        .ok_or_else(|| ConfigError::Invalid { option: "argon2_memory", message: "between 8KiB and 4TiB".into() })?;
+    Ok(AccountsConfig {
+        session_idle_timeout: duration("session_idle_timeout", get("session_idle_timeout"), d.session_idle_timeout)?,
+        session_lifetime: duration("session_lifetime", get("session_lifetime"), d.session_lifetime)?,
+        invitation_ttl: duration("invitation_ttl", get("invitation_ttl"), d.invitation_ttl)?,
+        login_rate_limit: count("login_rate_limit", d.login_rate_limit)?,
+        login_lock_after: count("login_lock_after", d.login_lock_after)?,
+        login_lock_delay: duration("login_lock_delay", get("login_lock_delay"), d.login_lock_delay)?,
+        login_lock_max: duration("login_lock_max", get("login_lock_max"), d.login_lock_max)?,
+        argon2_memory_kib: memory_kib,
+        argon2_iterations: count("argon2_iterations", d.argon2_iterations)?,
+    })
 }
 
 fn read_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {

@@ -2,6 +2,7 @@
 //! HTTP API. The `footfall` binary (`main.rs`) wires these together; benchmarks reach the ingest
 //! path through this library.
 
+pub mod accounts;
 pub mod config;
 pub mod enrich;
 pub mod http;
@@ -9,3 +10,4 @@ pub mod ingest;
 pub mod metadata;
 pub mod privacy;
 pub mod sessions;
+pub mod stats;

@@ -1,5 +1,6 @@
 //! The `footfall` binary: `footfall serve` starts ingest, storage and SQL in one process.
 
+use std::io::Read as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +17,11 @@ use footfall_sql::{QueryConfig, QueryScope, QueryService};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::sync::watch;
 
+use footfall_server::accounts::audit::Actor;
+use footfall_server::accounts::spool::{self, UserAddRequest};
+use footfall_server::accounts::store::StoreError;
+use footfall_server::accounts::users::{check_new_password, normalize_email, PasswordHasher, MAX_PASSWORD_BYTES};
+use footfall_server::accounts::{AccountError, Accounts};
 use footfall_server::config::{Config, ServeArgs};
 use footfall_server::enrich::{EnrichConfig, Enricher};
 use footfall_server::http::listener::ConnectionLimits;
@@ -40,6 +46,29 @@ struct Cli {
 enum Command {
     /// Run the ingest and query server.
     Serve(ServeArgs),
+    /// Manage the people who sign in.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user. The password is read from standard input when it is not a terminal, else
+    /// prompted for. Works whether or not the server is running.
+    Add(UserAddArgs),
+}
+
+#[derive(clap::Args)]
+struct UserAddArgs {
+    /// The user's e-mail address (their sign-in name).
+    #[arg(long)]
+    email: String,
+    /// Make the user an owner of this Footfall: of every project, and able to create projects.
+    #[arg(long)]
+    owner: bool,
+    /// The same settings as `serve` (`--data-dir`, `--config`, `FOOTFALL_*`).
+    #[command(flatten)]
+    settings: ServeArgs,
 }
 
 /// Rust allocations go to mimalloc, but C libraries (zstd, which parquet creates a compression and
@@ -83,6 +112,75 @@ fn main() -> Result<()> {
         Command::Serve(args) => {
             let config = Config::resolve(&args)?;
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config))
+        }
+        Command::User(UserCommand::Add(args)) => user_add(args),
+    }
+}
+
+/// How long `footfall user add` waits for a running server to take its request.
+const SPOOL_WAIT: Duration = Duration::from_secs(30);
+
+fn user_add(args: UserAddArgs) -> Result<()> {
+    let config = Config::resolve(&args.settings)?;
+    let email = normalize_email(&args.email)?;
+    let password = read_password()?;
+    check_new_password(&password)?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let path = config.data_dir.join("accounts.redb");
+    let user_id = match Accounts::open(&path, config.accounts.clone()) {
+        Ok(accounts) => accounts.create_user(&email, &password, args.owner, &Actor::Cli)?.id.to_string(),
+        Err(AccountError::Store(StoreError::Locked)) => {
+            // The server has the store: hand it the request (with the hash, not the password).
+            let hasher = PasswordHasher::new(config.accounts.argon2_memory_kib, config.accounts.argon2_iterations)?;
+            let request =
+                UserAddRequest { email: email.clone(), password_hash: hasher.hash(&password)?, owner: args.owner };
+            spool::submit(&config.data_dir, &request, SPOOL_WAIT)?
+        }
+        Err(e) => return Err(e).context("opening the accounts store"),
+    };
+    println!("added user {user_id} <{email}>{}", if args.owner { " as an owner" } else { "" });
+    Ok(())
+}
+
+/// The password from a prompt without echo, or from standard input (one line) when piped.
+fn read_password() -> Result<String> {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == again, "the passwords differ");
+        return Ok(first);
+    }
+    let mut input = String::new();
+    std::io::Read::take(std::io::stdin(), (MAX_PASSWORD_BYTES + 2) as u64).read_to_string(&mut input)?;
+    let password = input.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&input);
+    Ok(password.to_string())
+}
+
+/// Opens the accounts store, waiting briefly if `footfall user add` holds it at this moment.
+fn open_accounts(config: &Config) -> Result<Accounts> {
+    let path = config.data_dir.join("accounts.redb");
+    let mut attempts = 0;
+    loop {
+        match Accounts::open(&path, config.accounts.clone()) {
+            Err(AccountError::Store(StoreError::Locked)) if attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => {
+                return other.context("opening the accounts store (is another server running on this data directory?)")
+            }
+        }
+    }
+}
+
+/// Applies `footfall user add` requests that arrive while the server runs.
+async fn user_spool(accounts: Arc<Accounts>, data_dir: std::path::PathBuf, mut stop: watch::Receiver<bool>) {
+    loop {
+        let (a, d) = (accounts.clone(), data_dir.clone());
+        let _ = tokio::task::spawn_blocking(move || spool::process(&a, &d)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
         }
     }
 }
@@ -130,6 +228,15 @@ async fn serve(config: Config) -> Result<()> {
     let metrics = PrometheusBuilder::new().install_recorder().context("installing the metrics recorder")?;
     let admin_token_hash = hash_token(&admin_token(&config.data_dir)?);
     let metadata = Arc::new(Metadata::open(&config.data_dir.join("metadata.redb")).context("opening metadata")?);
+    let accounts = Arc::new(open_accounts(&config)?);
+    if let Some(token) = accounts.new_setup_token()? {
+        // Printed once per start while no user exists; each start replaces the previous link.
+        tracing::info!(
+            url = %format!("{}/setup?token={token}", config.public_url),
+            "no user yet: create the first owner with this one-time setup link (valid 24 h; \
+             POST /api/v1/auth/setup with the token), or run `footfall user add --email ... --owner`"
+        );
+    }
 
     let location = StorageLocation::parse(&config.storage)?;
     let store = location.open()?;
@@ -176,11 +283,13 @@ async fn serve(config: Config) -> Result<()> {
         enricher,
         admin_token_hash,
         metrics,
+        accounts: accounts.clone(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let flusher = tokio::spawn(engine.clone().run_flusher(stop_rx.clone()));
     let compactor =
         config.compaction_interval.map(|every| tokio::spawn(engine.clone().run_compactor(every, stop_rx.clone())));
+    let spool = tokio::spawn(user_spool(accounts.clone(), config.data_dir.clone(), stop_rx.clone()));
     let housekeeping = tokio::spawn(housekeeping(state.clone(), stop_rx));
 
     let listener =
@@ -214,6 +323,10 @@ async fn serve(config: Config) -> Result<()> {
         let _ = compactor.await;
     }
     let _ = housekeeping.await;
+    let _ = spool.await;
+    if let Err(e) = state.metadata.persist_key_usage() {
+        tracing::warn!(error = %e, "saving keys' last use");
+    }
     let report = engine.shutdown().await.context("final flush")?;
     tracing::info!(files = report.files_written, rows = report.rows_written, "stopped cleanly");
     Ok(())
@@ -296,6 +409,13 @@ async fn housekeeping(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
         state.sessions.expire(footfall_server::ingest::now_ms());
         if let Err(e) = state.hasher.rotate() {
             tracing::error!(error = %e, "rotating visitor salts");
+        }
+        state.accounts.guard().prune();
+        if let Err(e) = state.accounts.prune_sessions() {
+            tracing::warn!(error = %e, "removing expired sessions");
+        }
+        if let Err(e) = state.metadata.persist_key_usage() {
+            tracing::warn!(error = %e, "saving keys' last use");
         }
     }
 }

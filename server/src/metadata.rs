@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::RwLock;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -48,6 +49,30 @@ pub struct Project {
 pub enum KeyScope {
     Ingest,
     Query,
+    /// The Stats API (aggregates only).
+    Stats,
+    /// The project's admin actions: keys, share links, settings.
+    Admin,
+}
+
+impl KeyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Query => "query",
+            Self::Stats => "stats",
+            Self::Admin => "admin",
+        }
+    }
+
+    fn token_prefix(self) -> &'static str {
+        match self {
+            Self::Ingest => "ing",
+            Self::Query => "qry",
+            Self::Stats => "sts",
+            Self::Admin => "adm",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -55,6 +80,33 @@ pub struct ApiKey {
     pub project: ProjectId,
     pub scope: KeyScope,
     pub created_at: DateTime<Utc>,
+    // Keys made before accounts existed have none of the following.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The user who made it (`None`: the admin token). A key never grants more than its creator
+    /// still has: `http::auth` checks the creator's role on every use.
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// Persisted lazily (see `Metadata::persist_key_usage`); the live value is in memory.
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// What a new key should be.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub scope: KeyScope,
+    pub name: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_by: Option<String>,
+}
+
+/// A key's public id: the first 16 hex digits of its token's hash, so keys made before ids
+/// existed have one too, and the id says nothing about the token.
+pub fn key_id(hash: &str) -> &str {
+    &hash[..hash.len().min(16)]
 }
 
 pub fn hash_token(token: &str) -> String {
@@ -72,6 +124,9 @@ pub struct Metadata {
     projects: RwLock<HashMap<ProjectId, Project>>,
     domains: RwLock<HashMap<String, ProjectId>>,
     keys: RwLock<HashMap<String, ApiKey>>,
+    /// Last use of each key (hash → epoch ms), updated on every request without a disk write and
+    /// written to the keys' records by `persist_key_usage`.
+    key_usage: RwLock<HashMap<String, AtomicI64>>,
 }
 
 impl Metadata {
@@ -100,7 +155,13 @@ impl Metadata {
             }
         }
         let domains = projects.values().map(|p| (normalize_domain(&p.domain), p.id.clone())).collect();
-        Ok(Self { db, projects: RwLock::new(projects), domains: RwLock::new(domains), keys: RwLock::new(keys) })
+        Ok(Self {
+            db,
+            projects: RwLock::new(projects),
+            domains: RwLock::new(domains),
+            keys: RwLock::new(keys),
+            key_usage: RwLock::new(HashMap::new()),
+        })
     }
 
     pub fn create_project(&self, project: Project) -> Result<Project, MetadataError> {
@@ -146,18 +207,25 @@ impl Metadata {
 
     /// Stores a new key for `project` and returns the token, which is shown only this once.
     pub fn create_key(&self, project: &ProjectId, scope: KeyScope) -> Result<String, MetadataError> {
+        self.create_key_with(project, NewKey { scope, name: None, expires_at: None, created_by: None })
+            .map(|(token, _)| token)
+    }
+
+    /// Stores a new key; returns its token (shown only this once) and its id.
+    pub fn create_key_with(&self, project: &ProjectId, new: NewKey) -> Result<(String, String), MetadataError> {
         if self.project(project.as_str()).is_none() {
             return Err(MetadataError::NoProject(project.to_string()));
         }
-        let token = format!(
-            "ff_{}_{}",
-            match scope {
-                KeyScope::Ingest => "ing",
-                KeyScope::Query => "qry",
-            },
-            hex::encode(rand::random::<[u8; 24]>())
-        );
-        let key = ApiKey { project: project.clone(), scope, created_at: Utc::now() };
+        let token = format!("ff_{}_{}", new.scope.token_prefix(), hex::encode(rand::random::<[u8; 24]>()));
+        let key = ApiKey {
+            project: project.clone(),
+            scope: new.scope,
+            created_at: Utc::now(),
+            name: new.name,
+            expires_at: new.expires_at,
+            created_by: new.created_by,
+            last_used_at: None,
+        };
         let hash = hash_token(&token);
         let tx = self.db.begin_write().map_err(store_err)?;
         {
@@ -165,12 +233,93 @@ impl Metadata {
             table.insert(hash.as_str(), serde_json::to_vec(&key)?.as_slice()).map_err(store_err)?;
         }
         tx.commit().map_err(store_err)?;
+        let id = key_id(&hash).to_string();
         self.keys.write().unwrap_or_else(|p| p.into_inner()).insert(hash, key);
-        Ok(token)
+        Ok((token, id))
     }
 
+    /// The unexpired key for `token`; records its use in memory.
     pub fn key(&self, token: &str) -> Option<ApiKey> {
-        self.keys.read().unwrap_or_else(|p| p.into_inner()).get(&hash_token(token)).cloned()
+        let hash = hash_token(token);
+        let key = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned()?;
+        let now = Utc::now();
+        if key.expires_at.is_some_and(|e| e <= now) {
+            return None;
+        }
+        let ms = now.timestamp_millis();
+        {
+            let usage = self.key_usage.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(last) = usage.get(&hash) {
+                last.store(ms, Ordering::Relaxed);
+                return Some(key);
+            }
+        }
+        self.key_usage.write().unwrap_or_else(|p| p.into_inner()).insert(hash, AtomicI64::new(ms));
+        Some(key)
+    }
+
+    /// A project's keys with their ids, newest first, last use as of now.
+    pub fn keys_of(&self, project: &ProjectId) -> Vec<(String, ApiKey)> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let usage = self.key_usage.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<(String, ApiKey)> = keys
+            .iter()
+            .filter(|(_, k)| &k.project == project)
+            .map(|(hash, k)| {
+                let mut k = k.clone();
+                if let Some(ms) = usage.get(hash).map(|a| a.load(Ordering::Relaxed)) {
+                    k.last_used_at = DateTime::from_timestamp_millis(ms).or(k.last_used_at);
+                }
+                (key_id(hash).to_string(), k)
+            })
+            .collect();
+        out.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+
+    /// Deletes a project's key by id; returns it, or `None` if the project has no such key.
+    pub fn revoke_key(&self, project: &ProjectId, id: &str) -> Result<Option<ApiKey>, MetadataError> {
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let Some(hash) = keys.iter().find(|(h, k)| key_id(h) == id && &k.project == project).map(|(h, _)| h.clone())
+        else {
+            return Ok(None);
+        };
+        let tx = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut table = tx.open_table(KEYS).map_err(store_err)?;
+            table.remove(hash.as_str()).map_err(store_err)?;
+        }
+        tx.commit().map_err(store_err)?;
+        self.key_usage.write().unwrap_or_else(|p| p.into_inner()).remove(&hash);
+        Ok(keys.remove(&hash))
+    }
+
+    /// Writes the in-memory last-use times into the keys' records (from housekeeping: one
+    /// transaction a minute at most, instead of one per request).
+    pub fn persist_key_usage(&self) -> Result<usize, MetadataError> {
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let usage = self.key_usage.read().unwrap_or_else(|p| p.into_inner());
+        let mut changed = Vec::new();
+        for (hash, last) in usage.iter() {
+            let Some(key) = keys.get_mut(hash) else { continue };
+            let at = DateTime::from_timestamp_millis(last.load(Ordering::Relaxed));
+            if at.is_some() && at != key.last_used_at {
+                key.last_used_at = at;
+                changed.push((hash.clone(), serde_json::to_vec(key)?));
+            }
+        }
+        if changed.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut table = tx.open_table(KEYS).map_err(store_err)?;
+            for (hash, bytes) in &changed {
+                table.insert(hash.as_str(), bytes.as_slice()).map_err(store_err)?;
+            }
+        }
+        tx.commit().map_err(store_err)?;
+        Ok(changed.len())
     }
 
     /// The salt of `day`, created on first use; salts of days before `keep_from` are deleted.
@@ -246,11 +395,31 @@ mod tests {
         assert_eq!(m.project_for_domain("example.com").unwrap().as_str(), "site1");
         assert_eq!(m.key(&token).unwrap().scope, KeyScope::Query);
         assert!(m.key("ff_qry_wrong").is_none());
+        // Last use is remembered in memory and written lazily; revoking removes the key.
+        let site1 = ProjectId::new("site1").unwrap();
+        let (id, last) = m.keys_of(&site1).into_iter().next().map(|(id, k)| (id, k.last_used_at)).unwrap();
+        assert!(last.is_some());
+        assert_eq!(m.persist_key_usage().unwrap(), 1);
+        assert_eq!(m.persist_key_usage().unwrap(), 0);
+        let expired = m
+            .create_key_with(
+                &site1,
+                NewKey { scope: KeyScope::Stats, name: None, expires_at: Some(Utc::now()), created_by: None },
+            )
+            .unwrap()
+            .0;
+        assert!(m.key(&expired).is_none(), "an expired key is refused");
+        assert!(m.revoke_key(&ProjectId::new("site2").unwrap(), &id).unwrap().is_none());
         assert_eq!(m.salt_for(day, day).unwrap(), salt);
         // Two days later the salt is gone: visitor ids can no longer be linked to that day.
         let later = day + chrono::Duration::days(2);
         let fresh = m.salt_for(later, later.pred_opt().unwrap()).unwrap();
         assert_ne!(fresh, salt);
         assert_eq!(m.salt_days().unwrap(), vec!["2026-11-27".to_string()]);
+        let site1 = ProjectId::new("site1").unwrap();
+        let (id, key) = m.keys_of(&site1).into_iter().find(|(_, k)| k.scope == KeyScope::Query).unwrap();
+        assert!(key.last_used_at.is_some(), "its last use is listed");
+        assert!(m.revoke_key(&site1, &id).unwrap().is_some());
+        assert!(m.key(&token).is_none());
     }
 }

@@ -26,4 +26,4 @@ pub mod top_row_per_partition;
 pub mod views;
 
 pub use format::{encode_results, ResultFormat};
-pub use query::{QueryConfig, QueryError, QueryOutput, QueryScope, QueryService};
+pub use query::{ExtraTables, QueryConfig, QueryError, QueryOutput, QueryScope, QueryService};

@@ -8,7 +8,7 @@
 //! execution ends that query's task alone and is answered as an error.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -160,6 +160,12 @@ impl Default for QueryConfig {
 pub enum QueryScope {
     AllProjects,
     Project(ProjectId),
+    /// The projects a signed-in user may read, plus tables of their own (the server's
+    /// `audit_log`, already cut to what they may see) registered for this query only.
+    Projects {
+        projects: BTreeSet<ProjectId>,
+        tables: ExtraTables,
+    },
 }
 
 impl QueryScope {
@@ -167,9 +173,29 @@ impl QueryScope {
         match self {
             Self::AllProjects => true,
             Self::Project(p) => p == project,
+            Self::Projects { projects, .. } => projects.contains(project),
         }
     }
 }
+
+/// Tables a caller brings to one query, by name. Compared by name and identity.
+#[derive(Clone, Default)]
+pub struct ExtraTables(pub Vec<(String, Arc<dyn TableProvider>)>);
+
+impl std::fmt::Debug for ExtraTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(name, _)| name)).finish()
+    }
+}
+
+impl PartialEq for ExtraTables {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self.0.iter().zip(&other.0).all(|((a, ta), (b, tb))| a == b && Arc::ptr_eq(ta, tb))
+    }
+}
+
+impl Eq for ExtraTables {}
 
 pub struct QueryOutput {
     pub schema: SchemaRef,
@@ -336,7 +362,13 @@ impl QueryService {
 impl Planner {
     fn context(&self, scope: &QueryScope, stats: Arc<ScanStats>) -> Result<SessionContext, QueryError> {
         let snapshot = Arc::new(self.engine.snapshot(|p| scope.admits(p)));
-        self.context_over(snapshot, stats)
+        let ctx = self.context_over(snapshot, stats)?;
+        if let QueryScope::Projects { tables, .. } = scope {
+            for (name, table) in &tables.0 {
+                ctx.register_table(name.as_str(), table.clone())?;
+            }
+        }
+        Ok(ctx)
     }
 
     fn context_over(&self, snapshot: Arc<Snapshot>, stats: Arc<ScanStats>) -> Result<SessionContext, QueryError> {

@@ -5,6 +5,7 @@
 //! (`cargo build --bin footfall`); `tests/run.sh` does everything, including
 //! the S3 emulator that `s3_storage` needs.
 
+mod accounts;
 mod bad_input;
 mod compaction;
 mod concurrency;

@@ -196,7 +196,7 @@ pub async fn native_events(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let principal = authenticate(&headers, &state.admin_token_hash, &state.metadata)?;
+    let principal = authenticate(&state, &axum::http::Method::POST, &headers)?;
     require_scope(&principal, KeyScope::Ingest)?;
     let bytes = read_body(body, state.config.max_body_bytes).await?;
     let now = ingest::now_ms();

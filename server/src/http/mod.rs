@@ -1,19 +1,22 @@
 //! The HTTP surface: routes, shared state, and the request-body reader every handler uses.
 
+pub mod accounts;
 mod assets;
 pub mod auth;
 pub mod client_ip;
 pub mod error;
 mod ingest;
 pub mod listener;
+mod members;
 mod ops;
 mod projects;
+mod share_links;
 mod sql;
 
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use footfall_engine::Engine;
 use footfall_sql::QueryService;
@@ -21,6 +24,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 
+use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::enrich::Enricher;
 use crate::http::error::ApiError;
@@ -38,6 +42,7 @@ pub struct AppState {
     pub enricher: Enricher,
     pub admin_token_hash: String,
     pub metrics: PrometheusHandle,
+    pub accounts: Arc<Accounts>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -54,7 +59,30 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(public_ingest)
         .route("/api/v1/events", post(ingest::native_events))
         .route("/api/v1/projects", post(projects::create).get(projects::list))
-        .route("/api/v1/projects/{id}/keys", post(projects::create_key))
+        .route("/api/v1/projects/{id}/keys", post(projects::create_key).get(projects::list_keys))
+        .route("/api/v1/projects/{id}/keys/{key_id}", delete(projects::revoke_key))
+        .route("/api/v1/projects/{id}/members", get(members::list))
+        .route("/api/v1/projects/{id}/members/{user_id}", axum::routing::put(members::set_role).delete(members::remove))
+        .route("/api/v1/projects/{id}/invitations", post(members::invite))
+        .route("/api/v1/projects/{id}/settings", get(members::settings).patch(members::update_settings))
+        .route("/api/v1/projects/{id}/audit-log", get(members::audit_log))
+        .route("/api/v1/projects/{id}/share-links", post(share_links::create).get(share_links::list))
+        .route("/api/v1/projects/{id}/share-links/{link_id}", delete(share_links::revoke))
+        .route("/api/v1/shared", get(share_links::shared))
+        .route("/api/v1/audit-log", get(members::audit_log_all))
+        .route("/api/v1/auth/login", post(accounts::login))
+        .route("/api/v1/auth/totp", post(accounts::totp))
+        .route("/api/v1/auth/totp/enrol", post(accounts::totp_enrol))
+        .route("/api/v1/auth/totp/confirm", post(accounts::totp_confirm))
+        .route("/api/v1/auth/totp/disable", post(accounts::totp_disable))
+        .route("/api/v1/auth/totp/recovery-codes", post(accounts::recovery_codes))
+        .route("/api/v1/auth/me", get(accounts::me))
+        .route("/api/v1/auth/logout", post(accounts::logout))
+        .route("/api/v1/auth/sessions", get(accounts::sessions))
+        .route("/api/v1/auth/sessions/{id}", delete(accounts::revoke_session))
+        .route("/api/v1/auth/password", post(accounts::change_password))
+        .route("/api/v1/auth/setup", post(accounts::setup))
+        .route("/api/v1/invitations/{token}/accept", post(accounts::accept_invitation))
         .route("/api/v1/sql", post(sql::post_query).get(sql::get_query))
         .route("/api/v1/admin/flush", post(ops::flush))
         .route("/api/v1/admin/compact", post(ops::compact))

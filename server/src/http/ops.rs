@@ -30,7 +30,7 @@ pub async fn flush(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&authenticate(&headers, &state.admin_token_hash, &state.metadata)?)?;
+    require_admin(&authenticate(&state, &axum::http::Method::POST, &headers)?)?;
     // Spawned, so a client hanging up cannot cancel a flush between its catalog commit and
     // installing that commit in memory.
     let engine = state.engine.clone();
@@ -44,7 +44,7 @@ pub async fn compact(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&authenticate(&headers, &state.admin_token_hash, &state.metadata)?)?;
+    require_admin(&authenticate(&state, &axum::http::Method::POST, &headers)?)?;
     // Spawned for the same reason as a flush: a commit must never be cut off halfway.
     let engine = state.engine.clone();
     let report = tokio::spawn(async move { engine.compact().await })

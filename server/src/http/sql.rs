@@ -4,12 +4,18 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use footfall_sql::{encode_results, QueryScope, ResultFormat};
+use std::collections::BTreeSet;
+
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use footfall_sql::{encode_results, ExtraTables, QueryScope, ResultFormat};
 use serde::Deserialize;
 
-use crate::http::auth::{authenticate, require_scope, Principal};
+use crate::accounts::roles::Role;
+use crate::accounts::User;
+use crate::http::auth::{authenticate, readable_projects, require_scope, share_refused, Principal};
 use crate::http::error::ApiError;
 use crate::http::{read_body, AppState};
 use crate::metadata::KeyScope;
@@ -26,7 +32,7 @@ pub async fn post_query(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&headers, &state.admin_token_hash, &state.metadata)?;
+    let principal = authenticate(&state, &Method::POST, &headers)?;
     let bytes = read_body(body, state.config.max_body_bytes).await?;
     let req: SqlRequest =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
@@ -38,7 +44,7 @@ pub async fn get_query(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&headers, &state.admin_token_hash, &state.metadata)?;
+    let principal = authenticate(&state, &Method::GET, &headers)?;
     let mut sql = None;
     let mut format = None;
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -53,7 +59,9 @@ pub async fn get_query(
 }
 
 async fn run(state: &AppState, principal: &Principal, sql: &str, format: Option<&str>) -> Result<Response, ApiError> {
-    require_scope(principal, KeyScope::Query)?;
+    if !matches!(principal, Principal::User(_)) {
+        require_scope(principal, KeyScope::Query)?;
+    }
     let format: ResultFormat = match format {
         Some(f) => f
             .parse()
@@ -63,6 +71,8 @@ async fn run(state: &AppState, principal: &Principal, sql: &str, format: Option<
     let scope = match principal {
         Principal::Admin => QueryScope::AllProjects,
         Principal::Key(key) => QueryScope::Project(key.project.clone()),
+        Principal::User(signed_in) => user_scope(state, &signed_in.user)?,
+        Principal::Share { .. } => return Err(share_refused()),
     };
     let output = state.queries.run(sql, &scope).await?;
     let body =
@@ -74,4 +84,16 @@ async fn run(state: &AppState, principal: &Principal, sql: &str, format: Option<
     headers.insert("x-footfall-rows", HeaderValue::from(output.rows));
     headers.insert("x-footfall-elapsed-ms", HeaderValue::from(output.elapsed.as_millis() as u64));
     Ok(response)
+}
+
+/// A user reads the projects they have a role on, and `audit_log` for those they own.
+fn user_scope(state: &AppState, user: &User) -> Result<QueryScope, ApiError> {
+    let roles = readable_projects(state, user)?;
+    let projects: BTreeSet<_> = roles.iter().map(|(p, _)| p.clone()).collect();
+    let owned: BTreeSet<_> = roles.iter().filter(|(_, r)| *r == Role::Owner).map(|(p, _)| p.clone()).collect();
+    let entries = state.accounts.audit_log(Some(&owned)).map_err(crate::http::accounts::account_error)?;
+    let batch = crate::accounts::audit::audit_batch(&entries).map_err(|e| ApiError::internal(e.to_string()))?;
+    let table: Arc<dyn TableProvider> =
+        Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(|e| ApiError::internal(e.to_string()))?);
+    Ok(QueryScope::Projects { projects, tables: ExtraTables(vec![("audit_log".to_string(), table)]) })
 }
