@@ -72,15 +72,17 @@ const BOUNDED: &[(&str, Bound)] = &[
     ("array_resize", Bound::ArrayResize),
 ];
 
-/// Replaces the amplifying built-ins of `ctx` with bounded ones. (`||` is bounded by
-/// [`ConcatPlanner`], which the session's planners must include.)
-pub fn register(ctx: &SessionContext, max_bytes: usize) -> Result<()> {
-    for (name, bound) in BOUNDED {
-        if let Ok(inner) = datafusion::execution::FunctionRegistry::udf(ctx, name) {
-            ctx.register_udf(ScalarUDF::new_from_impl(Bounded { inner, bound: *bound, max_bytes }));
-        }
-    }
-    Ok(())
+/// The amplifying built-ins of `ctx`, each behind its bound. Built once per service: the wrappers
+/// are the same for every query. (`||` is bounded by [`ConcatPlanner`], which the session's
+/// planners must include.)
+pub fn bounded_udfs(ctx: &SessionContext, max_bytes: usize) -> Vec<ScalarUDF> {
+    BOUNDED
+        .iter()
+        .filter_map(|(name, bound)| {
+            let inner = datafusion::execution::FunctionRegistry::udf(ctx, name).ok()?;
+            Some(ScalarUDF::new_from_impl(Bounded { inner, bound: *bound, max_bytes }))
+        })
+        .collect()
 }
 
 /// Plans `a || b` over strings (not lists, which the nested-functions planner takes first) as a
@@ -225,16 +227,17 @@ impl Bound {
                 let (s, r) = (lens(0), lens(2));
                 // Each replacement's `$n` / `\n` references repeat (parts of) a match; matches do not
                 // overlap, so all references of one kind together repeat the string at most once.
+                // Cast once per call: the replacement is usually one literal repeated over the batch.
+                let replacement = args.get(2).and_then(|a| arrow::compute::cast(a, &DataType::Utf8).ok());
                 let references = |i: usize| -> u128 {
-                    let Some(array) = args.get(2) else { return 0 };
-                    match arrow::compute::cast(array, &DataType::Utf8) {
-                        Ok(a) if !a.is_null(i) => {
+                    match &replacement {
+                        Some(a) if i < a.len() && !a.is_null(i) => {
                             a.as_string::<i32>().value(i).bytes().filter(|b| *b == b'$' || *b == b'\\').count() as u128
                         }
                         _ => 0,
                     }
                 };
-                (0..rows).map(|i| s[i] + (s[i] + 1) * r[i] + references(i.min(r.len().saturating_sub(1))) * s[i]).sum()
+                (0..rows).map(|i| s[i] + (s[i] + 1) * r[i] + references(i) * s[i]).sum()
             }
             Self::SumOfArguments => (0..args.len()).map(|i| sum(lens(i))).sum(),
             Self::ConcatWs => {
@@ -463,7 +466,9 @@ mod tests {
             Arc::new(ConcatPlanner::new(1 << 20)),
         )?;
         let ctx = SessionContext::new_with_state(state);
-        register(&ctx, 1 << 20)?;
+        for udf in bounded_udfs(&ctx, 1 << 20) {
+            ctx.register_udf(udf);
+        }
         ctx.sql(sql).await?.collect().await
     }
 

@@ -220,6 +220,10 @@ struct Planner {
     optimizer_rules: Vec<Arc<dyn OptimizerRule + Send + Sync>>,
     physical_optimizer_rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
     view_plans: OnceCell<ViewPlans>,
+    /// The amplifying built-ins behind their bounds, and `||` as a bounded concatenation
+    /// (`bounded_functions.rs`); the same for every query.
+    bounded_udfs: Vec<datafusion::logical_expr::ScalarUDF>,
+    concat_planner: Arc<dyn datafusion::logical_expr::planner::ExprPlanner>,
     /// Functions a test adds to every query's context (to make one panic, say).
     #[cfg(test)]
     test_udfs: std::sync::Mutex<Vec<datafusion::logical_expr::ScalarUDF>>,
@@ -292,6 +296,9 @@ impl QueryService {
         crate::scoped_view_order::add_to(&mut optimizer_rules);
         let physical_optimizer_rules = crate::physical_rules::all();
         let pool = QueryPool::new(&config)?;
+        let bounded_udfs =
+            crate::bounded_functions::bounded_udfs(&SessionContext::new(), config.max_function_output_bytes);
+        let concat_planner = Arc::new(crate::bounded_functions::ConcatPlanner::new(config.max_function_output_bytes));
         let inner = Arc::new(Planner {
             engine,
             runtime,
@@ -300,6 +307,8 @@ impl QueryService {
             optimizer_rules,
             physical_optimizer_rules,
             view_plans: OnceCell::new(),
+            bounded_udfs,
+            concat_planner,
             #[cfg(test)]
             test_udfs: Default::default(),
         });
@@ -390,12 +399,11 @@ impl Planner {
             .with_physical_optimizer_rules(self.physical_optimizer_rules.clone())
             .build();
         let mut state = state;
-        datafusion::execution::FunctionRegistry::register_expr_planner(
-            &mut state,
-            Arc::new(crate::bounded_functions::ConcatPlanner::new(self.config.max_function_output_bytes)),
-        )?;
+        datafusion::execution::FunctionRegistry::register_expr_planner(&mut state, self.concat_planner.clone())?;
         let ctx = SessionContext::new_with_state(state);
-        crate::bounded_functions::register(&ctx, self.config.max_function_output_bytes)?;
+        for udf in &self.bounded_udfs {
+            ctx.register_udf(udf.clone());
+        }
         #[cfg(test)]
         for udf in self.test_udfs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             ctx.register_udf(udf.clone());
